@@ -1,0 +1,322 @@
+"""How a preset's model is loaded and given LoRA adapters: Unsloth on a CUDA GPU, transformers + peft elsewhere.
+
+Both backends expose the two calls the tutorial teaches, with the names of the libraries they wrap:
+
+    backend = backends.pick(preset)                  # "unsloth" on CUDA, "transformers+peft" otherwise
+    model, tokenizer = backend.from_pretrained(preset)
+    model = backend.get_peft_model(model, tokenizer, preset)
+
+``backends.load(preset)`` does all three and reports trainable/total parameters and memory.
+Unsloth is imported only when a CUDA GPU is present: on a CPU its import fails in several different ways.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import harmony
+from .presets import GPT_OSS_EXPERT_PARAMETERS, Preset
+
+UNSLOTH = "unsloth"
+PEFT = "transformers+peft"
+
+
+# --------------------------------------------------------------------------- hardware
+def has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def cuda_total_vram_gb() -> float | None:
+    """Total memory of GPU 0 in GiB, or None without CUDA."""
+    if not has_cuda():
+        return None
+    import torch
+
+    return torch.cuda.get_device_properties(0).total_memory / 2**30
+
+
+def backend_name(preset: Preset, *, cuda: bool | None = None, requested: str | None = None) -> str:
+    """Unsloth on CUDA (the blog's path), transformers + peft on CPU or when asked for explicitly."""
+    cuda = has_cuda() if cuda is None else cuda
+    requested = requested or os.environ.get("GPT_OSS_TUTORIAL_BACKEND") or None
+    if requested not in (None, "auto", UNSLOTH, PEFT, "peft"):
+        raise ValueError(f"unknown backend {requested!r}: use 'auto', '{UNSLOTH}' or '{PEFT}'")
+    if requested == UNSLOTH and not cuda:
+        raise RuntimeError("the Unsloth backend needs a CUDA GPU; on this machine use the transformers+peft backend")
+    if preset.needs_cuda and not cuda:
+        raise RuntimeError(
+            f"preset {preset.name!r} needs a CUDA GPU with about {preset.min_vram_gb:.0f} GB; none was found. "
+            "Run notebook 00 (or `python scripts/check_env.py`) to see why, or use the CPU tutorial: --preset auto."
+        )
+    if requested in (PEFT, "peft"):
+        return PEFT
+    return UNSLOTH if cuda else PEFT
+
+
+def pick(preset: Preset, *, cuda: bool | None = None, requested: str | None = None) -> "Backend":
+    name = backend_name(preset, cuda=cuda, requested=requested)
+    return UnslothBackend() if name == UNSLOTH else PeftBackend()
+
+
+def model_source(preset: Preset) -> str:
+    """A local folder for the offline presets (built on first use), the hub id otherwise."""
+    if preset.offline:
+        from .offline_models import ensure_model
+
+        return str(ensure_model(preset.name))
+    return preset.model_id
+
+
+def load_tokenizer(preset: Preset):
+    """Only the tokenizer (with its chat template): the data stage needs no model weights."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_source(preset))
+
+
+# --------------------------------------------------------------------------- reports
+def parameter_report(model) -> dict:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
+
+
+def memory_report() -> dict:
+    """GPU memory (GiB) when CUDA is in use, else the process's resident memory (GiB)."""
+    if has_cuda():
+        import torch
+
+        return {
+            "device": torch.cuda.get_device_name(0),
+            "allocated_gb": torch.cuda.memory_allocated() / 2**30,
+            "reserved_gb": torch.cuda.memory_reserved() / 2**30,
+            "peak_allocated_gb": torch.cuda.max_memory_allocated() / 2**30,
+            "peak_reserved_gb": torch.cuda.max_memory_reserved() / 2**30,
+        }
+    import psutil
+
+    rss = psutil.Process().memory_info().rss / 2**30
+    return {"device": "cpu", "rss_gb": rss}
+
+
+def format_memory(report: dict) -> str:
+    """One readable line for a memory_report()."""
+    if report.get("device") == "cpu":
+        return f"CPU RSS {report['rss_gb']:.2f} GB"
+    return (f"{report['device']}: {report['allocated_gb']:.2f} GB allocated, {report['reserved_gb']:.2f} GB reserved "
+            f"(peak {report['peak_reserved_gb']:.2f} GB)")
+
+
+def harmony_token_ids(tokenizer) -> list[int]:
+    return [tokenizer.convert_tokens_to_ids(t) for t in harmony.SPECIAL_TOKENS]
+
+
+def expected_lora_parameters(model, preset: Preset, *, attention_only: bool = False) -> int:
+    """Trainable LoRA parameters predicted from the module shapes alone: r*(in+out) per nn.Linear target and
+    r*E*(in+out) per fused expert tensor of shape (E, in, out). Independent of peft, so tests can check peft."""
+    import torch
+
+    r = preset.lora_r
+    attention = ("q_proj", "k_proj", "v_proj", "o_proj")
+    names = attention if (attention_only or preset.is_gpt_oss) else preset.lora_targets
+    count = 0
+    for module_name, module in model.named_modules():
+        leaf = module_name.rsplit(".", 1)[-1]
+        if isinstance(module, torch.nn.Linear) and leaf in names:
+            count += r * (module.in_features + module.out_features)
+    if preset.is_gpt_oss and not attention_only:
+        for param_name, param in model.named_parameters():
+            if any(param_name.endswith(t) for t in GPT_OSS_EXPERT_PARAMETERS) and param.dim() == 3:
+                experts, d_in, d_out = param.shape
+                count += r * experts * (d_in + d_out)
+    return count
+
+
+def lora_parameters_for_config(config, preset: Preset, *, attention_only: bool = False) -> int:
+    """LoRA parameters for an architecture from its config alone (built on the meta device: no memory, no
+    download). Used to compare with the blog's figure for the real 20B without loading it."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return expected_lora_parameters(model, preset, attention_only=attention_only)
+
+
+def gpt_oss_20b_config():
+    """The gpt-oss-20b architecture (GptOssConfig() defaults are the 120B sizes: 36 layers, 128 experts)."""
+    from transformers import GptOssConfig
+
+    return GptOssConfig(num_hidden_layers=24, num_local_experts=32, num_experts_per_tok=4, vocab_size=201088,
+                        hidden_size=2880, intermediate_size=2880, head_dim=64, num_attention_heads=64,
+                        num_key_value_heads=8)
+
+
+@dataclass
+class Loaded:
+    model: object
+    tokenizer: object
+    backend: str
+    preset: Preset
+    report: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- backends
+class Backend:
+    name = "?"
+
+    def from_pretrained(self, preset: Preset, path: str | None = None):
+        raise NotImplementedError
+
+    def get_peft_model(self, model, tokenizer, preset: Preset):
+        raise NotImplementedError
+
+    def for_inference(self, model):
+        model.eval()
+        return model
+
+    def for_training(self, model):
+        model.train()
+        return model
+
+
+class PeftBackend(Backend):
+    """transformers + peft: CPU, or several GPUs through accelerate. bf16 base weights (on 2 CPU cores bf16 matrix
+    products ran ~5x faster than fp32); the LoRA weights stay fp32 (peft's default autocast_adapter_dtype)."""
+
+    name = PEFT
+
+    def from_pretrained(self, preset: Preset, path: str | None = None):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = path or model_source(preset)
+        kwargs = dict(dtype=torch.bfloat16, use_safetensors=True)
+        if preset.is_gpt_oss:
+            kwargs["attn_implementation"] = "eager"  # the only gpt-oss attention that works on CPU (sinks)
+            if not preset.offline:
+                from transformers import Mxfp4Config
+
+                # The cookbook's route: the hub checkpoint is MXFP4; peft trains on de-quantized bf16 weights.
+                kwargs["quantization_config"] = Mxfp4Config(dequantize=True)
+                kwargs["device_map"] = "auto"
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        return model, tokenizer
+
+    def lora_config(self, tokenizer, preset: Preset):
+        from peft import LoraConfig
+
+        kwargs = dict(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.0, bias="none",
+                      task_type="CAUSAL_LM")
+        if preset.is_gpt_oss:
+            # gpt-oss experts are fused 3-D parameters, not nn.Linear: peft reaches them by parameter name.
+            kwargs["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+            kwargs["target_parameters"] = list(GPT_OSS_EXPERT_PARAMETERS)
+        else:
+            kwargs["target_modules"] = list(preset.lora_targets)
+        if preset.train_new_tokens:
+            # The Harmony markers are new rows of the embedding: train just those rows (the rest stay frozen).
+            kwargs["trainable_token_indices"] = {"embed_tokens": harmony_token_ids(tokenizer)}
+        return LoraConfig(**kwargs)
+
+    def get_peft_model(self, model, tokenizer, preset: Preset):
+        from peft import get_peft_model
+        from transformers import set_seed
+
+        set_seed(preset.seed)  # LoRA's A matrices are random: same seed, same run
+        return get_peft_model(model, self.lora_config(tokenizer, preset))
+
+
+class UnslothBackend(Backend):
+    """Unsloth's FastLanguageModel: 4-bit weights, its own gradient checkpointing and kernels (CUDA only)."""
+
+    name = UNSLOTH
+
+    def _fast(self):
+        import unsloth  # noqa: F401  (must be imported before transformers/trl/peft are used on GPU)
+        from unsloth import FastLanguageModel
+
+        return FastLanguageModel
+
+    def from_pretrained(self, preset: Preset, path: str | None = None):
+        fast = self._fast()
+        model, tokenizer = fast.from_pretrained(
+            model_name=path or model_source(preset),
+            max_seq_length=preset.max_seq_length,
+            load_in_4bit=preset.load_in_4bit,
+            dtype=None,
+            full_finetuning=False,
+        )
+        return model, tokenizer
+
+    def get_peft_model(self, model, tokenizer, preset: Preset):
+        fast = self._fast()
+        return fast.get_peft_model(
+            model,
+            r=preset.lora_r,
+            lora_alpha=preset.lora_alpha,
+            target_modules=list(preset.lora_targets),  # Unsloth maps gate/up/down onto the fused experts itself
+            lora_dropout=0,
+            bias="none",
+            use_gradient_checkpointing="unsloth",
+            random_state=preset.seed,
+        )
+
+    def for_inference(self, model):
+        self._fast().for_inference(model)
+        return model
+
+    def for_training(self, model):
+        self._fast().for_training(model)
+        return model
+
+
+def patch_trainable_tokens_bias(model) -> int:
+    """TRL 1.16's fused LM-head loss reads ``lm_head.bias``; peft's ``TrainableTokensWrapper`` (the tied lm_head of a
+    preset with ``train_new_tokens``) forwards ``.weight`` but raises on ``.bias``. Give every such wrapper the bias of
+    the layer it wraps (None for these models). Returns how many wrappers were patched."""
+    try:
+        from peft.utils.other import TrainableTokensWrapper
+    except ImportError:  # older peft: no such wrapper
+        return 0
+    patched = 0
+    for module in model.modules():
+        if isinstance(module, TrainableTokensWrapper) and "bias" not in module.__dict__:
+            base = getattr(getattr(module, "token_adapter", None), "base_layer", None)
+            object.__setattr__(module, "bias", getattr(base, "bias", None))
+            patched += 1
+    return patched
+
+
+def load(preset: Preset, *, lora: bool = True, backend: str | None = None, path: str | None = None) -> Loaded:
+    """Load the preset's model and tokenizer through the right backend, attach LoRA, and measure what it cost."""
+    chosen = pick(preset, requested=backend)
+    start = time.perf_counter()
+    model, tokenizer = chosen.from_pretrained(preset, path)
+    report = {"backend": chosen.name, "source": path or model_source(preset), "load_seconds": 0.0}
+    report["load_seconds"] = round(time.perf_counter() - start, 2)
+    report["after_load"] = {"memory": memory_report(), "parameters": parameter_report(model)}
+    if lora:
+        report["expected_lora_parameters"] = expected_lora_parameters(model, preset)
+        model = chosen.get_peft_model(model, tokenizer, preset)
+        patch_trainable_tokens_bias(model)
+        report["after_lora"] = {"memory": memory_report(), "parameters": parameter_report(model)}
+    return Loaded(model=model, tokenizer=tokenizer, backend=chosen.name, preset=preset, report=report)
+
+
+def load_adapter(preset: Preset, adapter_dir: str | Path, *, backend: str | None = None, trainable: bool = False):
+    """The base model with a saved LoRA adapter on top (for evaluation, GRPO and export)."""
+    chosen = pick(preset, requested=backend)
+    model, tokenizer = chosen.from_pretrained(preset)
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
+    patch_trainable_tokens_bias(model)
+    return Loaded(model=model, tokenizer=tokenizer, backend=chosen.name, preset=preset)

@@ -1,0 +1,184 @@
+"""The run-all runner: throwaway notebooks executed headless with papermill (4 kernel starts in all)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from rich.console import Console
+
+from gpt_oss_tutorial import runner
+from gpt_oss_tutorial.paths import REPO_ROOT
+from gpt_oss_tutorial.runner import NotebookResult
+
+
+def make_notebook(path: Path, body: str) -> Path:
+    """A notebook laid out as CONVENTIONS.md asks: title, a `parameters` cell, then the notebook's code."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('PRESET = "auto"\nSMOKE = False')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(body)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+PASSING = """\
+import os
+from gpt_oss_tutorial import figures
+print("hello from", PRESET)
+figures.record("{stem}", preset=PRESET, smoke=SMOKE, cwd=os.getcwd(), loss=0.125,
+               summary={{"eval": {{"before": {{"accuracy": 0.25}}}}}})
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# no kernel
+
+
+def test_discover_and_select(tmp_path):
+    for name in ["02_b.ipynb", "00_a.ipynb", "10_c.ipynb", "01_x.ipynb", "notes.md"]:
+        (tmp_path / name).write_text("{}")
+    found = runner.discover_notebooks(tmp_path)
+    assert [p.name for p in found] == ["00_a.ipynb", "01_x.ipynb", "02_b.ipynb", "10_c.ipynb"]
+    assert [p.stem for p in runner.select_notebooks(found, ["2", "00_a", "10_c.ipynb"])] == ["00_a", "02_b", "10_c"]
+    assert runner.select_notebooks(found, None) == found
+    with pytest.raises(ValueError, match="no notebook matches '07'"):
+        runner.select_notebooks(found, ["07"])
+    # "1" means notebook 01, not every name that starts with a 1
+    assert [p.stem for p in runner.select_notebooks(found, ["1"])] == ["01_x"]
+
+
+def test_format_error_names_exception_and_cell(tmp_path):
+    from papermill.exceptions import PapermillExecutionError
+
+    nb_path = make_notebook(tmp_path / "03_x.ipynb", 'raise ValueError("boom")')
+    exc = PapermillExecutionError(
+        cell_index=3, exec_count=4, source='raise ValueError("boom")', ename="ValueError",
+        evalue="boom\n  on two lines", traceback=["\x1b[0;31mValueError\x1b[0m: boom"],
+    )
+    message = runner.format_error(exc, nb_path)
+    assert message.startswith("ValueError: boom on two lines")
+    assert "cell 3 of 03_x.ipynb" in message and "In [4]" in message
+    assert "\n" not in message and "\x1b" not in message
+    assert runner.format_error(RuntimeError("kernel died")) == "RuntimeError: kernel died"
+
+
+def test_build_summary_merges_sections_and_render_report_puts_failures_first(tmp_path):
+    results = [
+        NotebookResult("00_env", tmp_path / "00_env.ipynb", "failed", 1.5,
+                       "RuntimeError: gpt-oss-20b needs a CUDA GPU with 15.5 GB", {"preset": "gpt-oss-20b"}),
+        NotebookResult("04_eval", tmp_path / "04_eval.ipynb", "ok", 2.0, None,
+                       {"accuracy": 0.5, "summary": {"eval": {"before": {"acc": 0.1}}, "status": "hijack"}}),
+        NotebookResult("06_grpo", tmp_path / "06_grpo.ipynb", "ok", 3.0, None,
+                       {"summary": {"eval": {"after": {"acc": 0.9}}, "grpo": {"steps": 4}}}),
+        NotebookResult("07_export", tmp_path / "07_export.ipynb", "skipped", 0.0),
+    ]
+    summary = runner.build_summary(preset="auto", smoke=True, started="2025-01-01T00:00:00+00:00", seconds=6.5,
+                                   results=results, machine={"python": "3.11", "torch": None, "device": "cpu"})
+    assert summary["status"] == "failed"
+    assert summary["resolved_preset"] == "gpt-oss-20b"
+    assert summary["eval"] == {"before": {"acc": 0.1}, "after": {"acc": 0.9}}  # deep-merged across notebooks
+    assert summary["grpo"] == {"steps": 4}
+    assert any("'status' is reserved" in w for w in summary["warnings"])
+    assert [nb["status"] for nb in summary["notebooks"]] == ["failed", "ok", "ok", "skipped"]
+    assert summary["notebooks"][1]["figures"] == {"accuracy": 0.5}  # `summary` lifted out of the entry
+    json.dumps(summary)  # serialisable as is
+
+    report = runner.render_report(summary)
+    refusal = report.index("needs a CUDA GPU with 15.5 GB")
+    assert refusal < report.index("| Notebook | Status |")
+    assert "| 04_eval | ok | 2.0 s | accuracy=0.5 |" in report
+    assert "## eval" in report and '"after"' in report and "## grpo" in report
+    assert "torch not installed, cpu" in report
+
+    all_ok = runner.build_summary(preset="smollm2-135m", smoke=False, started="x", seconds=1.0, results=results[1:3])
+    assert all_ok["status"] == "ok" and all_ok["resolved_preset"] == "smollm2-135m"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# with a kernel
+
+
+@pytest.mark.slow
+def test_run_all_ok_failed_skipped(tmp_path):
+    nbs, out = tmp_path / "notebooks", tmp_path / "outputs"
+    make_notebook(nbs / "00_pass.ipynb", PASSING.format(stem="00_pass"))
+    make_notebook(nbs / "01_fail.ipynb", 'x = 1\nraise ValueError("boom")')
+    make_notebook(nbs / "02_after.ipynb", 'from gpt_oss_tutorial import figures\nfigures.record("02_after", ran=True)')
+    stale = out / "figures" / "02_after.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"ran": "stale"}')
+    env_before = os.environ.get("GPT_OSS_TUTORIAL_OUTPUTS")
+    printed = io.StringIO()
+
+    summary = runner.run_all("tiny-gpt-oss", smoke=True, outputs=out, notebooks_dir=nbs,
+                             console=Console(file=printed, width=120))
+
+    assert os.environ.get("GPT_OSS_TUTORIAL_OUTPUTS") == env_before  # restored
+    assert summary["status"] == "failed"
+    ok, failed, skipped = summary["notebooks"]
+    assert [ok["name"], failed["name"], skipped["name"]] == ["00_pass", "01_fail", "02_after"]
+    # passing notebook: parameters injected, figures collected, ran in its own folder
+    assert ok["status"] == "ok" and ok["error"] is None
+    assert ok["figures"] == {"preset": "tiny-gpt-oss", "smoke": True, "cwd": str(nbs.resolve()), "loss": 0.125}
+    assert summary["resolved_preset"] == "tiny-gpt-oss"
+    assert summary["eval"] == {"before": {"accuracy": 0.25}}
+    # failing notebook: a readable message; the next one skipped, its stale figures gone
+    assert failed["status"] == "failed"
+    assert "ValueError" in failed["error"] and "boom" in failed["error"] and "cell 3" in failed["error"]
+    assert skipped["status"] == "skipped" and skipped["figures"] == {}
+    assert not stale.exists()
+
+    # files: summary.json equals the returned dict, report, executed notebooks
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    executed = nbformat.read(str(out / "notebooks" / "00_pass.ipynb"), as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'PRESET = "tiny-gpt-oss"' in injected[0].source
+    assert any("hello from tiny-gpt-oss" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert (out / "notebooks" / "01_fail.ipynb").exists()
+    assert not (out / "notebooks" / "02_after.ipynb").exists()
+    report = (out / "report.md").read_text()
+    assert "`tiny-gpt-oss` (smoke configuration)" in report
+    assert "| 00_pass | ok |" in report and "| 01_fail | failed |" in report and "| 02_after | skipped |" in report
+    assert "loss=0.125" in report and "## eval" in report
+    assert failed["error"] in report
+    assert not list(out.glob(".*.tmp"))  # atomic writes left nothing behind
+    lines = printed.getvalue().splitlines()
+    assert any(ln.startswith("00_pass") and " ok " in ln for ln in lines)
+    assert any(ln.startswith("02_after") and "skipped" in ln for ln in lines)
+
+
+@pytest.mark.slow
+def test_cli_exit_codes_keep_going_and_only(tmp_path):
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    make_notebook(nbs / "00_env.ipynb", 'raise RuntimeError(f"preset {PRESET} cannot run on this machine")')
+    make_notebook(nbs / "01_ok.ipynb", PASSING.format(stem="01_ok"))
+    make_notebook(nbs / "02_unused.ipynb", "print(2)")
+    script = REPO_ROOT / "scripts" / "run_all.py"
+    base = [sys.executable, str(script), "--notebooks-dir", str(nbs), "--outputs", str(out), "--smoke"]
+
+    failed = subprocess.run(base + ["--preset", "smollm2-135m", "--keep-going", "--only", "00", "1"],
+                            capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(nb["name"], nb["status"]) for nb in summary["notebooks"]] == [("00_env", "failed"), ("01_ok", "ok")]
+    assert "RuntimeError: preset smollm2-135m cannot run on this machine" in summary["notebooks"][0]["error"]
+    report = (out / "report.md").read_text()
+    assert report.index("cannot run on this machine") < report.index("| Notebook |")
+    assert str(out / "report.md") in failed.stdout
+
+    passed = subprocess.run(base + ["--only", "01"], capture_output=True, text=True, timeout=120)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["preset"] == "auto"
+    assert summary["resolved_preset"] == "auto"  # what 01_ok recorded as the PRESET it saw
+
+    bad = subprocess.run(base + ["--only", "09"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "no notebook matches '09'" in bad.stderr
