@@ -1,0 +1,438 @@
+"""GRPO reward functions, with the signature TRL's ``GRPOTrainer`` calls.
+
+TRL 1.16 calls every reward function as ``func(prompts=..., completions=..., completion_ids=..., **columns)`` where
+``columns`` are the dataset's other columns (one value per completion: ``answer``, ``reasoning_language``, ...) plus
+``trainer_state``, ``log_extra`` and ``log_metric``; it wants one float per completion back (None would become NaN).
+The functions here take what they need and swallow the rest through ``**kwargs``.
+
+Rewards (each one float per completion, always finite, never an exception):
+
+* ``format_reward`` -- structure, in -1..1: +0.25 reasoning present, +0.25 final answer present, +0.25 well formed
+  (Harmony: ``parse_harmony(...).valid``; think: one ``<think>…</think>`` block then an answer), +0.25 an answer value
+  can be extracted from the final (``scoring.extract_answer``); text with none of these: -0.5; empty or non-text
+  completion: -1.0; longer than ``max_chars`` (default ``DEFAULT_MAX_CHARS``): -0.5 on top. Clipped to -1..1.
+  With ``style="plain"`` (no reasoning channel): +0.5 answer present, +0.5 answer value extractable.
+* ``correctness_reward`` -- math-verify against the row's ``answer`` column: +1 correct, -0.5 wrong, -1 no answer
+  (no final, or nothing extractable); 0.0 when the row has no ground truth (column missing or shorter; None, empty,
+  NaN or non-text value).
+* ``language_reward`` -- +1 when the reasoning is in the row's ``reasoning_language`` (name or code), -0.5 when it is
+  in another language, 0.0 when unknown (no reasoning, too short to tell, no/unknown requested language).
+  With ``style="plain"`` the whole answer is the reasoning.
+* ``combined_reward(weights)`` -- one function returning the weighted sum; ``make_reward_funcs(weights)`` -- the
+  components as separate functions plus their weights, for ``GRPOConfig(reward_weights=...)``: TRL then logs each
+  component (``rewards/format_reward/mean``, ...). A component with weight 0 is still computed and logged -- a cheap
+  way to watch the reasoning language without rewarding it.
+
+Chat formats (``style``): ``"harmony"`` (gpt-oss), ``"think"`` (Qwen3/DeepSeek-R1 ``<think>…</think>answer``; the
+opening tag may sit in the prompt), ``"plain"`` (Llama 3 and others without a reasoning channel). Pass it as a
+keyword, through ``functools.partial(format_reward, style="think")`` (TRL logs a partial under the wrapped name) or
+``make_reward_funcs(weights, style="think")``.
+
+What a completion may be: a string; a chat-message list ``[{"role": "assistant", "content": ...}]`` (TRL's
+conversational form -- a ``thinking``/``reasoning_content``/``reasoning`` field, as TRL's ``parse_response`` fills it
+for gpt-oss, is the reasoning, ``content`` the final); a message dict; bytes (decoded as UTF-8). Harmony text that
+lost its special tokens to ``skip_special_tokens=True`` decoding (``analysis…assistantfinal…``, TRL's default for
+non-conversational prompts) is recognised too. Anything else (None, numbers, nested junk) counts as an empty
+completion. ``completions`` itself: None or empty gives ``[]``; a single string/bytes/dict is one completion; any other
+iterable is listed; a non-iterable value is one (empty) completion. Dataset columns: a list is read row by row
+(missing rows count as absent); a single scalar (``answer="42"``) applies to every row.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+from .langid import detect_language, language_code
+from .scoring import check_answer, extract_answer, normalize_truth
+
+log = logging.getLogger(__name__)
+
+STYLES = ("harmony", "think", "plain")
+DEFAULT_MAX_CHARS = 6000  # ~1500 tokens. Completions cut at the token cap lose their final anyway; pass max_chars
+# (roughly 4 characters per token) to penalise rambling below the cap.
+COMPONENTS = ("format", "correctness", "language")
+DEFAULT_WEIGHTS = {"format": 0.3, "correctness": 0.7, "language": 0.0}
+
+_THINKING_FIELDS = ("thinking", "reasoning_content", "reasoning")
+_MAX_DEPTH = 6
+_SPECIAL = re.compile(r"<[|｜][^<>\n]{0,40}[|｜]>")
+_STRIPPED_HARMONY = re.compile(r"^\s*(?:assistant\s*)?analysis(?P<analysis>.*?)assistant\s*final(?P<final>.*)$", re.S)
+_STRIPPED_TRUNCATED = re.compile(r"^\s*(?:assistant\s*)?analysis(?P<analysis>.+)$", re.S)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Completions -> (reasoning, answer)
+# ----------------------------------------------------------------------------------------------------------------------
+def _text_of(value, depth: int = 0) -> str | None:
+    """Text of a string / bytes / message content (str or list of parts); None for anything else."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, Mapping):  # a content part {"type": "text", "text": ...} or a message
+        for key in ("text", "content"):
+            if key in value:
+                return _text_of(value.get(key), depth + 1)
+        return None
+    if isinstance(value, (list, tuple)):
+        parts = [_text_of(v, depth + 1) for v in value]
+        parts = [p for p in parts if p]
+        return "".join(parts) if parts else None
+    return None
+
+
+def _messages_of(completion, depth: int = 0) -> tuple[list[str], list[str]] | None:
+    """(thinking parts, content parts) of a message / list of messages; None when it holds no message dict."""
+    if depth > _MAX_DEPTH:
+        return None
+    if isinstance(completion, Mapping):
+        if completion.get("role") not in (None, "assistant"):
+            return [], []
+        # the first reasoning field present (TRL/transformers use "thinking"; others "reasoning_content")
+        thinking = next(([t] for t in (_text_of(completion.get(f)) for f in _THINKING_FIELDS) if t), [])
+        content = _text_of(completion.get("content"))
+        return thinking, [content] if content else []
+    if isinstance(completion, (list, tuple)) and any(isinstance(c, (Mapping, list, tuple)) for c in completion):
+        thinking, content, found = [], [], False
+        for item in completion:
+            if isinstance(item, (str, bytes, bytearray)):
+                text = _text_of(item)
+                if text:
+                    content.append(text)
+                continue
+            sub = _messages_of(item, depth + 1)
+            if sub is not None:
+                found = True
+                thinking += sub[0]
+                content += sub[1]
+        return (thinking, content) if found else None
+    return None
+
+
+def _render(completion, style: str) -> str | None:
+    """The completion as one text in the given style (message fields rebuilt into that style's markup)."""
+    msgs = _messages_of(completion)
+    if msgs is None:
+        return _text_of(completion)
+    thinking, content = msgs
+    think_text = "\n\n".join(thinking) if thinking else None
+    content_text = "".join(content) if content else None
+    if think_text is None:
+        return content_text
+    answer = content_text or ""
+    if style == "harmony":
+        final = f"<|start|>assistant<|channel|>final<|message|>{answer}<|return|>" if answer.strip() else ""
+        return f"<|channel|>analysis<|message|>{think_text}<|end|>{final}"
+    if style == "think":
+        return f"<think>{think_text}</think>{answer}"
+    return f"{think_text}\n\n{answer}"
+
+
+def _clean(part: str | None) -> str | None:
+    if part is None:
+        return None
+    part = _SPECIAL.sub(" ", part).strip()
+    return part or None
+
+
+class _Parsed:
+    __slots__ = ("reasoning", "answer", "well_formed", "chars")
+
+    def __init__(self, reasoning, answer, well_formed, chars):
+        self.reasoning, self.answer, self.well_formed, self.chars = reasoning, answer, well_formed, chars
+
+
+def _parse_harmony_text(text: str) -> _Parsed:
+    from .harmony import parse_harmony
+
+    if "<|" not in text:  # special tokens stripped by the decoder: "analysis…assistantfinal…"
+        m = _STRIPPED_HARMONY.match(text)
+        if m and m.group("analysis").strip() and m.group("final").strip():
+            return _Parsed(_clean(m.group("analysis")), _clean(m.group("final")), True, len(text))
+        if m:
+            return _Parsed(_clean(m.group("analysis")), _clean(m.group("final")), False, len(text))
+        m = _STRIPPED_TRUNCATED.match(text)
+        if m:
+            return _Parsed(_clean(m.group("analysis")), None, False, len(text))
+    parsed = parse_harmony(text)
+    analysis = parsed.analysis if isinstance(parsed.analysis, str) else None
+    final = parsed.final if isinstance(parsed.final, str) else None
+    return _Parsed(_clean(analysis), _clean(final), bool(parsed.valid), len(text))
+
+
+def _parse_think_text(text: str) -> _Parsed:
+    closes = text.count("</think>")
+    opens = text.count("<think>")
+    if closes:
+        head, _, tail = text.partition("</think>")
+        stripped_head = head.lstrip()
+        reasoning = stripped_head[len("<think>"):] if stripped_head.startswith("<think>") else head
+        reasoning, answer = _clean(reasoning), _clean(tail)
+        ok_open = opens == 0 or (opens == 1 and stripped_head.startswith("<think>"))
+        well_formed = closes == 1 and ok_open and reasoning is not None and answer is not None
+        return _Parsed(reasoning, answer, well_formed, len(text))
+    if opens:  # truncated inside the reasoning
+        return _Parsed(_clean(text.split("<think>", 1)[1]), None, False, len(text))
+    return _Parsed(None, _clean(text), False, len(text))
+
+
+def _parse(completion, style: str = "harmony") -> _Parsed:
+    style = style if style in STYLES else "harmony"
+    text = _render(completion, style)
+    if text is None or not text.strip():
+        return _Parsed(None, None, False, 0)
+    if style == "harmony":
+        return _parse_harmony_text(text)
+    if style == "think":
+        return _parse_think_text(text)
+    answer = _clean(text)
+    return _Parsed(None, answer, answer is not None, len(text))
+
+
+def extract_reasoning_and_answer(text, style: str = "harmony") -> tuple[str | None, str | None]:
+    """(reasoning, answer) of one completion -- a string or a chat-message list -- in the given chat style.
+
+    ``"harmony"``: the analysis and final channels (``parse_harmony``; also text decoded without its special tokens,
+    ``analysis…assistantfinal…``). ``"think"``: the ``<think>`` block and what follows ``</think>`` (a missing opening
+    tag is fine: templates put it in the prompt). ``"plain"``: no reasoning; the whole text is the answer. Message
+    dicts with a ``thinking``/``reasoning_content`` field give that as the reasoning and ``content`` as the answer.
+    Either part is None when absent or empty. Raises ValueError for an unknown style; never for odd input.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; known styles: {', '.join(STYLES)}")
+    try:
+        parsed = _parse(text, style)
+        return parsed.reasoning, parsed.answer
+    except Exception:
+        log.debug("extract_reasoning_and_answer failed", exc_info=True)
+        return None, None
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Plumbing: lists, rows, safety
+# ----------------------------------------------------------------------------------------------------------------------
+def _as_list(completions) -> list:
+    if completions is None:
+        return []
+    if isinstance(completions, list):
+        return completions
+    if isinstance(completions, (str, bytes, bytearray)):
+        return [completions] if completions else []
+    if isinstance(completions, Mapping):
+        return [completions]
+    if isinstance(completions, Iterable):
+        try:
+            return list(completions)
+        except Exception:
+            return [completions]
+    return [completions]
+
+
+def _row(values, i: int):
+    """Row ``i`` of a dataset column: lists row by row (None past the end), scalars broadcast."""
+    if values is None or isinstance(values, (str, bytes, bytearray, int, float)):
+        return values
+    try:
+        return values[i] if i < len(values) else None
+    except Exception:
+        return None
+
+
+def _finite(x, fallback: float = 0.0) -> float:
+    try:
+        x = float(x)
+    except Exception:
+        return fallback
+    return x if math.isfinite(x) else fallback
+
+
+def _safe_map(name: str, completions, per_row: Callable[[int, object], float]) -> list[float]:
+    out = []
+    for i, completion in enumerate(_as_list(completions)):
+        try:
+            out.append(_finite(per_row(i, completion)))
+        except Exception:  # a reward must never take a training run down
+            log.warning("%s failed on completion %d; reward 0.0", name, i, exc_info=True)
+            out.append(0.0)
+    return out
+
+
+def _option(kwargs: Mapping, key: str, i: int, default):
+    value = _row(kwargs.get(key), i)
+    return default if value is None else value
+
+
+def _style_of(kwargs, i) -> str:
+    style = _option(kwargs, "style", i, "harmony")
+    return style if style in STYLES else "harmony"
+
+
+def _max_chars_of(kwargs, i) -> float:
+    value = _option(kwargs, "max_chars", i, DEFAULT_MAX_CHARS)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return float(DEFAULT_MAX_CHARS)
+    return value if value > 0 else float(DEFAULT_MAX_CHARS)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Rewards
+# ----------------------------------------------------------------------------------------------------------------------
+def _format_score(parsed: _Parsed, style: str, max_chars: float) -> float:
+    if parsed.chars == 0:
+        return -1.0
+    has_answer_value = parsed.answer is not None and extract_answer(parsed.answer) is not None
+    if style == "plain":
+        score = 0.5 * (parsed.answer is not None) + 0.5 * has_answer_value
+    else:
+        score = 0.25 * ((parsed.reasoning is not None) + (parsed.answer is not None) + parsed.well_formed
+                        + has_answer_value)
+    if score == 0.0:
+        score = -0.5
+    if parsed.chars > max_chars:
+        score -= 0.5
+    return max(-1.0, min(1.0, score))
+
+
+def format_reward(completions=None, **kwargs) -> list[float]:
+    """Structure reward in -1..1 (see the module docstring); options ``style`` and ``max_chars`` as keywords."""
+
+    def one(i, completion):
+        style = _style_of(kwargs, i)
+        return _format_score(_parse(completion, style), style, _max_chars_of(kwargs, i))
+
+    return _safe_map("format_reward", completions, one)
+
+
+def correctness_reward(completions=None, answer=None, **kwargs) -> list[float]:
+    """+1 correct, -0.5 wrong, -1 no answer, 0.0 without ground truth (math-verify against the ``answer`` column)."""
+
+    def one(i, completion):
+        truth = _row(answer, i)
+        if normalize_truth(truth) is None:
+            return 0.0
+        parsed = _parse(completion, _style_of(kwargs, i))
+        if parsed.answer is None:
+            return -1.0
+        verdict = check_answer(parsed.answer, truth)
+        if verdict is None:
+            return -1.0
+        return 1.0 if verdict else -0.5
+
+    return _safe_map("correctness_reward", completions, one)
+
+
+def language_reward(completions=None, reasoning_language=None, **kwargs) -> list[float]:
+    """+1 reasoning in the requested language, -0.5 in another one, 0.0 unknown/absent (``reasoning_language``)."""
+
+    def one(i, completion):
+        requested = _row(reasoning_language, i)
+        try:
+            requested = language_code(requested)
+        except ValueError:
+            return 0.0
+        style = _style_of(kwargs, i)
+        parsed = _parse(completion, style)
+        reasoning = parsed.answer if style == "plain" else parsed.reasoning
+        detected = detect_language(reasoning)
+        if detected is None:
+            return 0.0
+        return 1.0 if detected == requested else -0.5
+
+    return _safe_map("language_reward", completions, one)
+
+
+_COMPONENT_FUNCS = {"format": format_reward, "correctness": correctness_reward, "language": language_reward}
+
+
+class RewardFunction:
+    """A reward function with options bound (``style``, ``max_chars``), named for TRL's logs and picklable.
+
+    Bound options win over same-named dataset columns.
+    """
+
+    def __init__(self, name: str, func: Callable[..., list[float]], **options):
+        self.__name__ = name
+        self.__qualname__ = name
+        self.func = func
+        self.options = options
+
+    def __call__(self, completions=None, **kwargs) -> list[float]:
+        completions = _as_list(completions)  # an iterator must be read once, not once per component
+        try:
+            return self.func(completions=completions, **{**kwargs, **self.options})
+        except Exception:
+            log.warning("%s failed; rewards 0.0", self.__name__, exc_info=True)
+            return [0.0] * len(_as_list(completions))
+
+    def __repr__(self) -> str:
+        return f"RewardFunction({self.__name__!r}, options={self.options!r})"
+
+
+def _check_weights(weights) -> dict[str, float]:
+    if weights is None:
+        weights = DEFAULT_WEIGHTS
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"weights must be a mapping of {COMPONENTS} to numbers, got {type(weights).__name__}")
+    unknown = set(weights) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"unknown reward component(s) {sorted(map(str, unknown))}; known: {', '.join(COMPONENTS)}")
+    out = {}
+    for key in COMPONENTS:
+        if key not in weights:
+            continue
+        value = weights[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"weight of {key!r} must be a finite number, got {value!r}")
+        out[key] = float(value)
+    return out
+
+
+def _check_options(options: Mapping) -> dict:
+    unknown = set(options) - {"style", "max_chars"}
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)}; options: style, max_chars")
+    if "style" in options and options["style"] not in STYLES:
+        raise ValueError(f"unknown style {options['style']!r}; known styles: {', '.join(STYLES)}")
+    return dict(options)
+
+
+def _combined(completions=None, _weights=None, **kwargs) -> list[float]:
+    completions = _as_list(completions)
+    total = [0.0] * len(completions)
+    for key, weight in (_weights or {}).items():
+        if weight == 0.0:
+            continue
+        values = _COMPONENT_FUNCS[key](completions=completions, **kwargs)
+        total = [t + weight * v for t, v in zip(total, values)]
+    return [_finite(t) for t in total]
+
+
+def combined_reward(weights: Mapping[str, float] | None = None, **options) -> RewardFunction:
+    """One reward function (named ``combined_reward``) returning ``sum(weight * component)`` per completion.
+
+    ``weights`` maps ``"format"``, ``"correctness"``, ``"language"`` to numbers (missing = 0; default
+    ``DEFAULT_WEIGHTS``); ``options``: ``style``, ``max_chars``. Raises ValueError for unknown keys or non-finite
+    weights (a configuration error). TRL then logs only the sum; ``make_reward_funcs`` logs each part.
+    """
+    checked = _check_weights(weights)
+    return RewardFunction("combined_reward", _combined, _weights=checked, **_check_options(options))
+
+
+def make_reward_funcs(weights: Mapping[str, float] | None = None,
+                      **options) -> tuple[list[RewardFunction], list[float]]:
+    """(functions, weights) for ``GRPOTrainer(reward_funcs=funcs)`` and ``GRPOConfig(reward_weights=weights)``.
+
+    One function per component named in ``weights`` (order: format, correctness, language), zero weights included
+    (computed and logged, no effect on the advantage). Function names are ``format_reward``, ``correctness_reward``
+    and ``language_reward``, so TRL logs ``rewards/format_reward/mean`` etc.
+    """
+    checked = _check_weights(weights)
+    opts = _check_options(options)
+    funcs = [RewardFunction(f"{key}_reward", _COMPONENT_FUNCS[key], **opts) for key in checked]
+    return funcs, list(checked.values())
