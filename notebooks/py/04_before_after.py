@@ -1,0 +1,184 @@
+# Generated from notebooks/04_before_after.ipynb by scripts/sync_notebooks.py: do not edit, edit the notebook and re-run it.
+# Cells start at `# %%` (VS Code, PyCharm, Spyder: run cell by cell). The notebook is the tutorial's source.
+
+# %% [markdown]
+# # 04 · Before and after, measured
+#
+# The blog shows one French example after training. Here we measure. The same held-out prompts go through the base model (LoRA adapter disabled) and the fine-tuned model (adapter on), and every generation is checked:
+#
+# - **valid**: is it well-formed Harmony (an `analysis` message, then a `final` message ended by `<|return|>`)?
+# - **language**: is the analysis written in the *requested* reasoning language (`reasoning language: X` in the developer message)?
+# - **final language**: is the final answer in the language of the user's question?
+# - **correct**: does the final answer equal the stored ground truth (math-verify)?
+# - **analysis tokens**: how long the reasoning is, per reasoning effort (low / medium / high).
+#
+# The held-out prompts come from problem types never seen in training, and one reasoning language, Chinese, never appears in training at all: it tells us whether the model learned *the instruction* or only the five languages it was shown. The same code runs from a terminal: `python scripts/evaluate.py --preset smollm2-135m --out outputs/eval`.
+#
+# > 中文摘要：用同一批留出题目比较微调前（禁用 LoRA）与微调后（启用 LoRA）的模型：Harmony 格式是否有效、推理是否使用指定语言、最终回答是否使用用户的语言、答案是否正确（math-verify），以及不同推理强度下的推理长度。生成按批进行（左填充），中文从未出现在训练数据中，单独报告。
+
+# %% tags=["parameters"]
+PRESET = "auto"        # auto | gpt-oss-20b | gpt-oss-120b | tiny-gpt-oss | smollm2-135m
+SMOKE = False          # True: the tiny configuration the tests run
+ADAPTER_DIR = None     # None: notebook 03's adapter, outputs/sft/<preset>/adapter
+N_PROMPTS = None       # held-out prompts; None: all 72 (12 per reasoning language, Chinese never trained)
+LANGUAGES = None       # None: each prompt's own reasoning language; e.g. ["French", "Chinese"]: every prompt in each
+EFFORTS = ["low", "medium", "high"]  # every prompt at medium; low and high on the first EFFORT_PROMPTS prompts
+EFFORT_PROMPTS = 12
+MAX_NEW_TOKENS = None  # None: the preset's (256 on the CPU tutorial, 1024 on gpt-oss-20b)
+BATCH_SIZE = None      # None: the preset's eval_batch_size (24 on the CPU tutorial)
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from gpt_oss_tutorial import backends, data, evaluate, figures, langid, paths, presets
+
+if SMOKE:  # a few prompts, a few tokens: proves every cell runs
+    N_PROMPTS, EFFORT_PROMPTS, MAX_NEW_TOKENS = 6, 1, 12
+preset = presets.get_preset(PRESET)
+max_new_tokens = MAX_NEW_TOKENS or preset.max_new_tokens
+batch_size = BATCH_SIZE or preset.eval_batch_size
+out_dir = paths.stage_dir("eval")
+pd.set_option("display.max_colwidth", 400)
+print(f"preset: {preset.name}; up to {max_new_tokens} new tokens, {batch_size} prompts per forward pass")
+
+# %% [markdown]
+# ## One load, two passes
+#
+# We load the base model once and put notebook 03's LoRA adapter on top (`peft.PeftModel`). A LoRA adapter only *adds* small low-rank updates beside the frozen weights, so switching it off gives back the base model exactly: `with model.disable_adapter():` is the "before" model, the same object outside that block is the "after" model. No second copy of the weights, and no doubt that both passes see the same base.
+
+# %%
+adapter_dir = paths.require_adapter(preset.name, ADAPTER_DIR)
+loaded = backends.load_adapter(preset, adapter_dir)
+model, tokenizer = loaded.model, loaded.tokenizer
+backends.pick(preset).for_inference(model)
+print(f"{type(model).__name__} over {type(model.get_base_model()).__name__}, adapter: {adapter_dir}")
+print(f"language identifier ready in {langid.warm_up():.1f} s")
+
+# %% [markdown]
+# ## The held-out items
+#
+# `data.load_rows("eval")` is the bundled held-out split: 72 prompts with a checkable `answer`, 12 for each reasoning language (English, French, German, Spanish, Italian, and Chinese, which training never saw); the user's question is in one of six languages, independently. `build_eval_items` turns rows into items: the requested reasoning language is written into the developer message, and every prompt runs at `medium` effort while the first `EFFORT_PROMPTS` prompts also run at `low` and `high`. Each item becomes a prompt through the tokenizer's chat template, ending with `<|start|>assistant`.
+
+# %%
+rows = data.load_rows("eval", offline=True).rows
+trained_languages = evaluate.default_trained_languages()
+items = evaluate.build_eval_items(rows, LANGUAGES, EFFORTS, N_PROMPTS, effort_limit=EFFORT_PROMPTS,
+                                  trained_languages=trained_languages)
+print(f"{len(items)} items per model; trained reasoning languages: {', '.join(trained_languages)}")
+display(pd.DataFrame(items).groupby(["reasoning_language", "effort"]).size().unstack(fill_value=0))
+print(evaluate.render_item(tokenizer, items[0]))
+
+# %% [markdown]
+# ## Batched generation
+#
+# A prompt-at-a-time loop leaves most of the hardware idle. `evaluate.generate_batch` sorts the prompts by length, pads each batch **on the left** (so every row's new tokens start in the same column), generates greedily for the whole batch at once, and stops each row on `<|return|>` or `<|call|>` (and on the base model's own end-of-turn token, such as SmolLM2's `<|im_end|>`). The new tokens are decoded *with* their special tokens, because the Harmony parser needs the markers, and put back in the original order.
+
+# %%
+gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
+with model.disable_adapter():  # the base model
+    before = evaluate.run_evaluation(model, tokenizer, items, label="before", **gen)
+after = evaluate.run_evaluation(model, tokenizer, items, label="after", **gen)  # the fine-tuned model
+
+timings = evaluate.timing(before, after)
+for label in ("before", "after"):
+    t = timings[label]
+    print(f"{label:>6}: {t['prompts']} prompts in {t['seconds']:.1f} s = {t['prompts_per_second']:.2f} prompts/s "
+          f"({t['new_tokens_per_second']:.0f} new tokens/s)")
+print(f"both passes: {timings['prompts_per_second']:.2f} prompts/s")
+
+# %% [markdown]
+# ## The blog's example, side by side
+#
+# Developer message `reasoning language: French`, the question *Solve x^5 + 3x^4 - 10 = 3.*, effort `medium`. The equation has no neat root (its real roots are x ≈ 1.317, −1.823 and −2.783), so read it for the format and the language, not the value. When notebook 01 ran, its answer from the untrained model (`outputs/base_answer.json`) is shown too.
+
+# %%
+with model.disable_adapter():
+    example_before = evaluate.run_example(model, tokenizer, evaluate.BLOG_EXAMPLE, max_new_tokens=max_new_tokens)
+example_after = evaluate.run_example(model, tokenizer, evaluate.BLOG_EXAMPLE, max_new_tokens=max_new_tokens)
+example = {"prompt": dict(evaluate.BLOG_EXAMPLE), "before": example_before, "after": example_after}
+
+fields = ["analysis", "final", "valid", "analysis_language", "final_language", "new_tokens", "text"]
+columns = {"before (adapter disabled)": example_before, "after (fine-tuned)": example_after}
+base_answer = paths.outputs_dir() / "base_answer.json"
+if base_answer.exists():  # written by notebook 01 before training
+    nb01 = json.loads(base_answer.read_text(encoding="utf-8"))
+    nb01["analysis_language"] = langid.detect_language(nb01.get("analysis"))
+    nb01["final_language"] = langid.detect_language(nb01.get("final"))
+    columns = {"notebook 01 (untrained)": nb01, **columns}
+side_by_side = pd.DataFrame({name: [col.get(f) for f in fields] for name, col in columns.items()}, index=fields)
+side_by_side.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
+
+# %% [markdown]
+# ## The numbers
+#
+# `summarize` computes the fractions (0..1). The headline `before`/`after` figures cover the *trained* reasoning languages, all efforts; the never-trained language is reported on its own. `write_results` stores both passes (items, generations, per-row verdicts and aggregates) in `outputs/eval/before.json` and `after.json`.
+
+# %%
+settings = {"preset": preset.name, "adapter": str(adapter_dir), "items": len(items), "n_prompts": N_PROMPTS,
+            "languages": LANGUAGES, "efforts": EFFORTS, "effort_prompts": EFFORT_PROMPTS,
+            "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+            "trained_languages": trained_languages, "backend": loaded.backend}
+summary = evaluate.summarize(before, after, timing=timings, settings=settings)
+written = evaluate.write_results(out_dir, before, after, settings=settings, timings=timings, example=example)
+evaluate.print_summary(summary)
+print("written:", *written.values())
+
+# %% [markdown]
+# ### Per reasoning language (before → after)
+
+# %%
+by_language = evaluate.comparison_table(before, after, by="reasoning_language")
+by_language.set_index("reasoning_language").style.format(precision=2, na_rep="-")
+
+# %% [markdown]
+# ### Per reasoning effort
+#
+# `Reasoning: low|medium|high` sits in the system message. gpt-oss was trained to think longer at `high`; a model fine-tuned only on `medium` examples (as here) has no reason to change its length.
+
+# %%
+by_effort = evaluate.comparison_table(before, after, by="effort",
+                                      metric_names=("valid", "language", "correct", "analysis_tokens"))
+by_effort.set_index("effort").style.format(precision=2, na_rep="-")
+
+# %%
+fig = evaluate.plot_before_after(summary, out_dir / "before_after.png")
+plt.show()
+print("saved:", out_dir / "before_after.png")
+
+# %% [markdown]
+# ## The never-trained language
+#
+# Asking for Chinese reasoning tests whether the model learned to *follow the instruction* or only learned five languages. A model as small as SmolLM2-135M usually does not transfer it: look at which language its Chinese-requested analyses actually came out in.
+
+# %%
+untrained = summary.get("untrained")
+if untrained:
+    print("requested:", ", ".join(untrained["languages"]))
+    print("after fine-tuning, analyses detected as:", untrained["analysis_language_after"])
+    print("before:", untrained["analysis_language_before"])
+    sample = [r for r in after if r.get("trained") is False][:3]
+    display(pd.DataFrame(sample)[["user", "analysis", "analysis_language", "final", "final_language"]])
+else:
+    print("no never-trained language among the items (LANGUAGES)")
+
+# %% [markdown]
+# ## Recording the figures
+#
+# The `eval` section goes to the top level of `outputs/summary.json` when the notebooks run headless (`python scripts/run_all.py`).
+
+# %%
+figures.record(
+    "04_before_after",
+    summary={"eval": summary},
+    before=summary["before"],
+    after=summary["after"],
+    untrained=summary["untrained"],
+    prompts_per_second=timings["prompts_per_second"],
+    targets=summary["targets"],
+    items=len(items),
+)
+print("recorded 04_before_after")

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Write `notebooks/py/NN_name.py`, a `# %%` script of each notebook, for stepping through in any editor.
+
+The notebooks are the source; the scripts are generated (never edit them by hand):
+
+    python scripts/sync_notebooks.py           # (re)write notebooks/py/*.py, remove scripts of deleted notebooks
+    python scripts/sync_notebooks.py --check   # exit 1 and name the stale, missing or orphaned scripts
+
+The format is the "percent" format that VS Code, PyCharm, Spyder and jupytext understand: `# %%` starts a code cell
+(`# %% tags=["parameters"]` for the tagged one), `# %% [markdown]` a markdown cell whose lines are `# ` comments.
+The scripts import the helpers the same way the notebooks do and find files through `gpt_oss_tutorial.paths`, so
+they run from any working directory (VS Code's interactive window: "Run Cell" above each `# %%`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+SCRIPTS_DIR = NOTEBOOKS_DIR / "py"
+HEADER = (
+    "# Generated from notebooks/{name} by scripts/sync_notebooks.py: do not edit, edit the notebook and re-run it.\n"
+    "# Cells start at `# %%` (VS Code, PyCharm, Spyder: run cell by cell). The notebook is the tutorial's source.\n"
+)
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def to_percent(nb: dict, name: str) -> str:
+    """The `# %%` script of a notebook (a dict as read from .ipynb JSON)."""
+    parts = [HEADER.format(name=name)]
+    for cell in nb.get("cells", []):
+        source = _source(cell).rstrip("\n")
+        if cell.get("cell_type") == "code":
+            tags = cell.get("metadata", {}).get("tags") or []
+            marker = "# %%" + (f" tags={json.dumps(list(tags))}" if tags else "")
+            parts.append(f"{marker}\n{source}\n" if source else f"{marker}\n")
+        elif cell.get("cell_type") in ("markdown", "raw"):
+            kind = cell["cell_type"]
+            lines = [("# " + line).rstrip() for line in source.split("\n")] if source else []
+            parts.append("\n".join([f"# %% [{kind}]", *lines]) + "\n")
+    return "\n".join(parts)
+
+
+def expected_scripts(notebooks_dir: Path = NOTEBOOKS_DIR) -> dict[Path, str]:
+    """{script path: text} for every `NN_*.ipynb` of ``notebooks_dir``."""
+    out = {}
+    for path in sorted(notebooks_dir.glob("[0-9][0-9]_*.ipynb")):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        out[notebooks_dir / "py" / f"{path.stem}.py"] = to_percent(nb, path.name)
+    return out
+
+
+def check(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """What is out of sync (empty: every script matches its notebook and none is orphaned)."""
+    expected = expected_scripts(notebooks_dir)
+    problems = []
+    for path, text in expected.items():
+        rel = path.relative_to(notebooks_dir.parent)
+        if not path.exists():
+            problems.append(f"{rel} is missing")
+        elif path.read_text(encoding="utf-8") != text:
+            problems.append(f"{rel} differs from its notebook")
+    scripts_dir = notebooks_dir / "py"
+    for path in sorted(scripts_dir.glob("*.py")) if scripts_dir.is_dir() else []:
+        if path not in expected:
+            problems.append(f"{path.relative_to(notebooks_dir.parent)} has no notebook")
+    return problems
+
+
+def write(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """(Re)write the scripts that differ, atomically; remove scripts whose notebook is gone. Returns what changed."""
+    expected = expected_scripts(notebooks_dir)
+    scripts_dir = notebooks_dir / "py"
+    scripts_dir.mkdir(parents=True, exist_ok=True)
+    changed = []
+    for path, text in expected.items():
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+            changed.append(path)
+    for path in sorted(scripts_dir.glob("*.py")):
+        if path not in expected:
+            path.unlink()
+            changed.append(path)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="do not write; exit 1 when a script is out of sync")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = check()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("run: python scripts/sync_notebooks.py", file=sys.stderr)
+            return 1
+        print(f"notebooks/py/ is in sync with {len(expected_scripts())} notebook(s)")
+        return 0
+    changed = write()
+    for path in changed:
+        print(("wrote " if path.exists() else "removed ") + str(path.relative_to(REPO_ROOT)))
+    if not changed:
+        print("notebooks/py/ already in sync")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

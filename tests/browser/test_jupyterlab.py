@@ -1,0 +1,141 @@
+"""Run All in a real JupyterLab, in a real headless Chromium, for every notebook (opt-in: `pytest tests/browser`).
+
+What a reader does: `jupyter lab`, open `notebooks/NN_*.ipynb`, menu Run -> Run All Cells. Here the notebooks are
+copied into a temporary workspace (`<tmp>/workspace/notebooks/`, so relative paths behave as in the repository) with
+ONLY their `parameters` cell set to the smoke configuration (PRESET = "tiny-gpt-oss", SMOKE = True), and run in order
+00 -> NN in one workspace with one outputs folder, so that later notebooks find what earlier ones wrote (notebook 03's
+adapter). For each notebook: every code cell executed, no error output and no traceback on the page, every image
+decoded, every widget (tqdm.auto progress bars) rendered, and every cell that calls a plotting function shows a plot.
+A full-height screenshot of each notebook goes to `outputs/browser/NN_name.png`, a summary to
+`outputs/browser/report.json`.
+
+Needs Debian's chromium (`apt-get install -y chromium`; `$CHROMIUM` overrides the path) and the `playwright` Python
+package (its driver only; no browser download). A missing one FAILS the test with the command that fixes it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+import lab_driver as lab
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOKS = lab.discover_notebooks()
+TIMEOUT = float(os.environ.get("BROWSER_NOTEBOOK_TIMEOUT", "300"))  # seconds per notebook's Run All
+SCREENSHOTS = lab.REPO_ROOT / "outputs" / "browser"
+_report: dict = {"notebooks": {}}
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    try:
+        return lab.find_chromium()
+    except lab.BrowserTestSetupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def sync_playwright():
+    try:
+        return lab.import_playwright()
+    except lab.BrowserTestSetupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    lab.prepare_workspace(root / "workspace", NOTEBOOKS)
+    lab.write_selfcheck_notebook(root / "workspace" / "selfcheck" / "selfcheck.ipynb")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(workspace):
+    env = {
+        "GPT_OSS_TUTORIAL_OUTPUTS": str(workspace / "outputs"),  # what the notebooks write; shared by 00..NN
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    started = time.monotonic()
+    try:
+        with lab.JupyterLabServer(workspace / "workspace", workspace / "state", env) as srv:
+            yield srv
+    except lab.BrowserTestSetupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    finally:
+        _report["total_seconds"] = round(time.monotonic() - started, 1)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        (SCREENSHOTS / "report.json").write_text(json.dumps(_report, indent=2) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def browser(chromium, sync_playwright, server, workspace):
+    with sync_playwright() as p:
+        context = lab.launch_browser(p, chromium, workspace / "chromium-profile")
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _run(browser, server, rel_path, screenshot=None, timeout=TIMEOUT) -> lab.NotebookRun:
+    try:
+        return lab.run_all_in_browser(browser, server, rel_path, timeout=timeout, screenshot=screenshot)
+    finally:
+        server.shutdown_kernels()  # one kernel at a time
+
+
+def test_notebooks_are_found():
+    assert NOTEBOOKS, f"no notebooks/NN_*.ipynb under {lab.NOTEBOOKS_DIR}"
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(len(NOTEBOOKS))], [p.name for p in NOTEBOOKS]
+
+
+def test_workspace_copies_change_only_the_parameters(workspace):
+    for original in NOTEBOOKS:
+        src = json.loads(original.read_text(encoding="utf-8"))
+        copy = json.loads((workspace / "workspace" / "notebooks" / original.name).read_text(encoding="utf-8"))
+        changed = [i for i, (a, b) in enumerate(zip(src["cells"], copy["cells"]))
+                   if "".join(a["source"]) != "".join(b["source"])]
+        assert len(src["cells"]) == len(copy["cells"])
+        assert len(changed) == 1 and "parameters" in copy["cells"][changed[0]]["metadata"]["tags"], original.name
+        params = "".join(copy["cells"][changed[0]]["source"])
+        assert 'PRESET = "tiny-gpt-oss"' in params and "SMOKE = True" in params, params
+
+
+def test_the_checks_catch_a_broken_notebook(browser, server):
+    """The same checks on a notebook that fails in known ways: each of them can fail."""
+    run = _run(browser, server, "selfcheck/selfcheck.ipynb", timeout=120)
+    problems = run.problems()
+    by_index = {c.index: c for c in run.cells}
+    assert by_index[2].images_rendered == 1 and by_index[2].expects_plot  # the plot cell
+    assert by_index[4].widgets > 0 and not by_index[4].broken_widgets  # tqdm.auto: a rendered widget
+    assert by_index[5].errors == ["ZeroDivisionError: division by zero"]
+    assert any("Traceback" in t for t in by_index[5].error_texts_shown)
+    assert by_index[6].execution_count is None
+    assert not by_index[3].errors and not by_index[3].error_texts_shown  # a warning on stderr is not an error
+    assert any("cell 6" in p and "ZeroDivisionError" in p for p in problems), problems
+    assert any("cell 7" in p and "not executed" in p for p in problems), problems
+    assert not any("cell 3" in p or "cell 4" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_run_all_in_jupyterlab(browser, server, notebook):
+    shot = SCREENSHOTS / f"{notebook.stem}.png"
+    run = _run(browser, server, f"notebooks/{notebook.name}", screenshot=shot)
+    problems = run.problems()
+    _report["notebooks"][notebook.stem] = {
+        "seconds": round(run.seconds, 1), "code_cells": len(run.code_cells),
+        "images": sum(c.images_rendered for c in run.cells), "widgets": sum(c.widgets for c in run.cells),
+        "problems": problems, "screenshot": str(shot),
+        "stderr_shown": {c.where: c.stderr_shown for c in run.cells if c.stderr_shown},  # warnings: not asserted
+    }
+    message = f"{notebook.name} after Run All in JupyterLab (screenshot {shot}):\n  " + "\n  ".join(problems)
+    if run.timed_out or run.kernel_status not in ("idle",):
+        message += f"\n--- jupyter lab log (tail) ---\n{server.log_tail()}"
+    assert not problems, message
+    assert run.code_cells and all(c.execution_count is not None for c in run.code_cells)
