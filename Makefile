@@ -1,15 +1,15 @@
 # Two commands do everything (see README.md, Quickstart):
 #   make run    - set up .venv/ if needed, then run every notebook headless on the auto preset -> outputs/
 #   make test   - set up .venv/ if needed, then the whole test suite (it executes every notebook in smoke mode)
-# The browser test (Run All in a real JupyterLab, in headless Chromium) is opt-in; CI runs it after `make test`:
-#   make browser-deps   - Debian's chromium and a CJK font (apt-get; root or sudo)
-#   make test-browser   - pytest tests/browser
+# Two parts of the suite need Debian packages (CI installs them first with `make system-deps`):
+#   make system-deps    - chromium + a CJK font (the browser test), golang-go (Ollama's template engine, test_export)
+#   make test-browser   - Run All in a real JupyterLab, in headless Chromium (opt-in: pytest tests/browser)
 PRESET ?= auto
 PYTEST_ARGS ?=
 VENV_PY := .venv/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-browser browser-deps sync-notebooks check-env lab clean
+.PHONY: setup run test test-browser system-deps sync-notebooks check-env lab clean
 
 setup:
 	@env/bootstrap.sh
@@ -23,10 +23,10 @@ test: setup
 test-browser: setup
 	$(VENV_PY) -m pytest tests/browser $(PYTEST_ARGS)
 
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wenquanyi" \
-	  || ( $(SUDO) apt-get update -qq && \
-	       DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei )
+system-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v go >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "wenquanyi" \
+	  || ( $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	       --no-install-recommends chromium fonts-wqy-microhei golang-go )
 
 sync-notebooks: setup
 	$(VENV_PY) scripts/sync_notebooks.py

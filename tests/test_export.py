@@ -345,7 +345,7 @@ def test_modelfile_has_harmony_template_and_stops():
     assert 'SYSTEM """reasoning language: German"""' in lines
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain (Ollama's template engine)")
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain (Ollama's template engine): `make system-deps` installs it (CI does)")
 def test_ollama_template_renders_like_our_harmony_renderer(tmp_path):
     """Render the TEMPLATE with Go's text/template as Ollama does; it must equal harmony.render_conversation."""
     from gpt_oss_tutorial import harmony
