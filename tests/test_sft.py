@@ -40,6 +40,25 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(tiny_rows, tmp_path):
     assert (tmp_path / "log.json").exists() and not list(tmp_path.glob(".adapter.*"))
 
 
+def test_cpu_trainer_loss_equals_trls_fused_loss(tiny_rows, tmp_path):
+    """On CPU build_trainer swaps TRL's fused LM head for the model's own cross-entropy (faster there): same loss."""
+    from trl import SFTTrainer
+
+    preset = presets.get_preset("tiny-gpt-oss", max_seq_length=384)
+    loaded = backends.load(preset)
+    prepared = data.prepare(loaded.tokenizer, data.LoadResult(rows=tiny_rows.rows[:4], source="t"), max_length=384,
+                            progress=False)
+    trainer = sft.build_trainer(loaded, prepared.dataset, tmp_path, max_steps=1, progress=False)
+    assert type(trainer).__name__ == "CPUSFTTrainer" and isinstance(trainer, SFTTrainer)
+    batch = _batch(loaded, tiny_rows.rows[:4], 384)
+    tokens = int((batch["labels"][:, 1:] != -100).sum())
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train; TRL scales the MoE aux loss by it
+    with torch.no_grad():
+        ours = trainer.compute_loss(loaded.model, dict(batch), num_items_in_batch=tokens).item()
+        fused = SFTTrainer.compute_loss(trainer, loaded.model, dict(batch), num_items_in_batch=tokens).item()
+    assert ours == pytest.approx(fused, rel=1e-3)
+
+
 def test_masked_tokens_carry_no_loss(tiny_trained, tiny_rows):
     loaded, _ = tiny_trained
     batch = _batch(loaded, tiny_rows.rows[:3], 384)

@@ -110,12 +110,10 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 def build_trainer(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
                   progress: bool = True, callbacks=None):
     """TRL's SFTTrainer on the prepared (already tokenized and masked) dataset."""
-    from trl import SFTTrainer
-
     args = sft_config(loaded.preset, output_dir, max_steps=max_steps, progress=progress)
     keep = ["input_ids", "labels"]
     dataset = train_dataset.remove_columns([c for c in train_dataset.column_names if c not in keep])
-    return SFTTrainer(
+    return _trainer_class(use_cpu=args.use_cpu)(
         model=loaded.model,
         args=args,
         train_dataset=dataset,
@@ -123,6 +121,28 @@ def build_trainer(loaded: backends.Loaded, train_dataset, output_dir: str | Path
         data_collator=collate(loaded.tokenizer.pad_token_id),
         callbacks=callbacks,
     )
+
+
+def _trainer_class(*, use_cpu: bool):
+    """SFTTrainer; on CPU with the model's own cross-entropy instead of TRL's fused LM head.
+
+    TRL 1.16 computes the loss through a chunked "fused LM head" that never builds the full logits: on a GPU it scores
+    only the trained positions with Triton and saves memory. On a CPU it scores every position and recomputes the
+    chunks in the backward pass: measured on 2 cores with smollm2-135m (batch 4), 10.9 s/step against 6.3 s/step for
+    the plain loss, with the same losses to 3 decimals. The plain loss is transformers' ``Trainer.compute_loss``: the
+    model's cross-entropy over the labels that are not -100, normalised by the tokens in the whole optimizer step."""
+    from transformers import Trainer
+    from trl import SFTTrainer
+
+    if not use_cpu:
+        return SFTTrainer
+
+    class CPUSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return CPUSFTTrainer
 
 
 def train(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
