@@ -55,7 +55,9 @@ print(f"exports go to: {out_root}   formats: {FORMATS}   GGUF types: {gguf_types
 # - the base model alone (adapter disabled) -- how far an export that *lost* the fine-tuning would be.
 #
 # The difference between the first two is the model's own **bf16 noise floor**: how much its logits move just because
-# it runs in bf16. A merged 16-bit export is rounded to bf16 once, so this is the yardstick for it.
+# it runs in bf16. A merged 16-bit export is rounded to bf16 once, so this is its yardstick: it must stay within twice the floor (the
+# rounding of the merged weights comes on top, and in a mixture-of-experts model one rounding can flip the expert chosen
+# for a token).
 
 # %%
 ref = export.load_reference(preset, adapter_dir)
