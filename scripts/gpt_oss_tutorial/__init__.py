@@ -11,4 +11,5 @@ import warnings as _warnings
 
 # transformers 5.2x renamed gradient_checkpointing -> activation_checkpointing; TRL and peft still use the old names, so
 # every training would print two FutureWarnings that the reader can do nothing about. Only these two are hidden.
-_warnings.filterwarnings("ignore", message=r".*`(is_)?gradient_checkpointing` is deprecated", category=FutureWarning)
+_warnings.filterwarnings("ignore", message=r".*`(is_)?gradient_checkpointing(_enable|_disable)?` is deprecated",
+                         category=FutureWarning)
