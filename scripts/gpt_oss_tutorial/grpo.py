@@ -179,7 +179,6 @@ def build_trainer(loaded: backends.Loaded, train_dataset, output_dir: str | Path
     lengths = prompt_lengths(loaded.tokenizer, train_dataset)
     args = grpo_config(loaded.preset, output_dir, max_steps=max_steps, reward_weights=reward_weights,
                        max_prompt_length=max(lengths) + 1, progress=progress, **config_kwargs)
-    backends.patch_trainable_tokens_bias(loaded.model)
     backends.pick(loaded.preset, requested=loaded.backend).for_training(loaded.model)
     return GRPOTrainer(
         model=loaded.model,
