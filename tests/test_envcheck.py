@@ -579,7 +579,7 @@ def test_old_python_fails(tmp_path):
     report = envcheck.run_checks(None, make_probes(tmp_path, python=(3, 9, 18)))
     check = report.check("Python")
     assert check.status == FAIL and check.value == "3.9.18 (needs >= 3.10)"
-    assert "conda env create -f env/environment.yml" in check.fix
+    assert "conda env create -f environment.yml" in check.fix
     assert not report.preset_ok
     assert envcheck.run_checks(None, make_probes(tmp_path, python=(3, 10, 0))).check("Python").status == OK
 

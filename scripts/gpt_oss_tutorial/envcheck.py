@@ -484,7 +484,7 @@ def _check_python(version: tuple) -> Check:
             "Python",
             FAIL,
             f"{v} (needs >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]})",
-            f"create the conda environment (Python 3.11): `conda env create -f env/environment.yml` "
+            f"create the conda environment (Python 3.11): `conda env create -f environment.yml` "
             f"({SECTION['conda']})",
         )
     return Check("Python", OK, v)
@@ -669,7 +669,7 @@ def _check_torch(f: _Facts, p: Preset) -> Check:
     build = t.get("cuda")
     desc = f"{t.get('version')} ({'CUDA ' + build if build else 'CPU'} build)"
     cuda_fix = (
-        "install the CUDA build: `pip install -r requirements.txt` (or `conda env update -f env/environment.yml "
+        "install the CUDA build: `pip install -r requirements.txt` (or `conda env update -f environment.yml "
         f"--prune`) ({SECTION['torch']})"
     )
     if f.gpus and not build:
@@ -753,7 +753,7 @@ def _check_pins(f: _Facts, p: Preset, probes: Probes) -> Check:
     label = "GPU set" if gpu_set else "CPU set"
     path = Path(probes.repo_root) / filename
     install = f"`pip install -r {filename}`" + (
-        " (or `conda env update -f env/environment.yml --prune`)" if gpu_set else ""
+        " (or `conda env update -f environment.yml --prune`)" if gpu_set else ""
     )
     try:
         text = path.read_text(encoding="utf-8")
