@@ -29,7 +29,7 @@ system-deps:
 	       --no-install-recommends chromium fonts-wqy-microhei golang-go )
 
 sync-notebooks: setup
-	$(VENV_PY) scripts/sync_notebooks.py
+	$(VENV_PY) tools/sync_notebooks.py
 
 check-env: setup
 	$(VENV_PY) scripts/check_env.py --preset $(PRESET)

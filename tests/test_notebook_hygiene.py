@@ -88,7 +88,7 @@ def test_first_cell_is_a_title_with_a_chinese_summary(notebook):
     assert re.search(r"^> 中文摘要[：:]\s*\S", text, re.M), f"{path.name}: first cell has no '> 中文摘要：…' line"
 
 
-def test_one_parameters_cell_with_preset_and_smoke(notebook):
+def test_one_parameters_cell_with_preset(notebook):
     path, nb = notebook
     tagged = [(i, c) for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters' (papermill needs exactly one)"
@@ -106,11 +106,13 @@ def test_one_parameters_cell_with_preset_and_smoke(notebook):
         for target in targets:
             if isinstance(target, ast.Name):
                 values[target.id] = stmt.value
-    assert "PRESET" in values and "SMOKE" in values, f"{_where(path, index)} defines {sorted(values)}"
+    assert "PRESET" in values, f"{_where(path, index)} defines {sorted(values)}"
     assert ast.literal_eval(values["PRESET"]) == "auto", f"{path.name}: PRESET must default to 'auto'"
-    assert ast.literal_eval(values["SMOKE"]) is False, f"{path.name}: SMOKE must default to False"
-    # the browser test rewrites these two lines: one assignment each, at the start of a line
-    for name in ("PRESET", "SMOKE"):
+    # the smoke configuration is the runner's (notebook metadata), every name it sets is a parameter here
+    smoke = nb.get("metadata", {}).get("tutorial", {}).get("smoke_parameters", {"SMOKE": True})
+    assert set(smoke) <= set(values), f"{path.name}: smoke parameters {sorted(set(smoke) - set(values))} not in cell"
+    # the browser test rewrites these lines: one assignment each, at the start of a line
+    for name in ("PRESET", *smoke):
         hits = re.findall(rf"^{name}\s*=", _source(cell), re.M)
         assert len(hits) == 1, f"{_where(path, index)}: {name} assigned {len(hits)} times at the start of a line"
 
@@ -163,7 +165,7 @@ def test_helpers_use_tqdm_auto():
 
 
 def _sync_module():
-    spec = importlib.util.spec_from_file_location("sync_notebooks", REPO_ROOT / "scripts" / "sync_notebooks.py")
+    spec = importlib.util.spec_from_file_location("sync_notebooks", REPO_ROOT / "tools" / "sync_notebooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -172,7 +174,7 @@ def _sync_module():
 def test_percent_scripts_are_in_sync():
     problems = _sync_module().check(NOTEBOOKS_DIR)
     assert not problems, "notebooks/py/ is out of sync: " + "; ".join(problems) + \
-        ". Run `python scripts/sync_notebooks.py`."
+        ". Run `python tools/sync_notebooks.py`."
 
 
 def test_percent_script_round_trip(tmp_path):

@@ -1,4 +1,4 @@
-# Generated from notebooks/03_sft.ipynb by scripts/sync_notebooks.py: do not edit, edit the notebook and re-run it.
+# Generated from notebooks/03_sft.ipynb by tools/sync_notebooks.py: do not edit, edit the notebook and re-run it.
 # Cells start at `# %%` (VS Code, PyCharm, Spyder: run cell by cell). The notebook is the tutorial's source.
 
 # %% [markdown]

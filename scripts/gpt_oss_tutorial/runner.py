@@ -46,6 +46,8 @@ class NotebookResult:
     error: str | None = None
     figures: dict = field(default_factory=dict)
     output: Path | None = None  # the executed notebook (None when skipped)
+    error_type: str | None = None  # the exception's class name, e.g. "DataError"
+    error_message: str | None = None  # the exception's own message, without the cell it was raised in
 
     def to_dict(self) -> dict:
         """The notebook's entry in summary.json (its ``summary`` figures are lifted to the top level instead)."""
@@ -191,7 +193,7 @@ def run_notebook(
     output = out_dir / f"{path.stem}.ipynb"
     kernel_env = {"MPLBACKEND": INLINE_BACKEND, "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})}
 
-    status, error = "ok", None
+    status, error, error_type, error_message = "ok", None, None, None
     with _environ(kernel_env):
         start = time.perf_counter()
         try:
@@ -210,6 +212,8 @@ def run_notebook(
             raise
         except Exception as exc:  # a failing notebook is a result, not a crash of the runner
             status, error = "failed", format_error(exc, path, timeout=timeout)
+            error_type = getattr(exc, "ename", None) or type(exc).__name__
+            error_message = _ANSI.sub("", str(getattr(exc, "evalue", exc))).strip()
         seconds = time.perf_counter() - start
         try:
             found = figures.load(path.stem)
@@ -218,7 +222,49 @@ def run_notebook(
             if status == "ok":
                 status = "failed"
                 error = f"the figures file of {path.stem} could not be read: {format_error(exc)}"
-    return NotebookResult(path.stem, path, status, seconds, error, found, output if output.exists() else None)
+    return NotebookResult(path.stem, path, status, seconds, error, found, output if output.exists() else None,
+                          error_type, error_message)
+
+
+def smoke_parameters(path: str | os.PathLike) -> dict:
+    """The parameters that make a notebook quick for the tests (its metadata ``tutorial.smoke_parameters``).
+
+    They live in the notebook's metadata, out of the reader's way: the parameters cell holds only what a reader sets.
+    """
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    return dict(nb.get("metadata", {}).get("tutorial", {}).get("smoke_parameters", {"SMOKE": True}))
+
+
+def run_stage(stem: str, parameters: dict, *, outputs: str | os.PathLike | None = None,
+              notebooks_dir: str | os.PathLike | None = None) -> int:
+    """Run one notebook with ``parameters`` for a command-line tool; returns the tool's exit status.
+
+    The command-line tools are this and nothing more, so that a stage's lines exist once: in its notebook.
+    0: the notebook ran (its figures are printed); 2: it stopped on a problem the reader can fix (a
+    ``TutorialError``: the message alone is printed, no traceback); 1: anything else (the error and where).
+    """
+    from . import errors
+
+    path = Path(notebooks_dir or NOTEBOOKS_DIR) / f"{stem}.ipynb"
+    outputs = Path(outputs).resolve() if outputs is not None else outputs_dir().resolve()
+    env = {"GPT_OSS_TUTORIAL_OUTPUTS": str(outputs)}
+    with _environ(env), contextlib.suppress(FileNotFoundError):
+        figures.figures_path(stem).unlink()
+    result = run_notebook(path, out_dir=outputs / "notebooks", parameters=parameters, env=env,
+                          progress_bar=sys.stderr.isatty())
+    if result.status == "ok":
+        for key, value in result.figures.items():
+            if key != SUMMARY_KEY:
+                print(f"{key}: {_short(value, 100)}")
+        print(f"executed notebook: {result.output}")
+        return 0
+    if result.error_type in errors.user_error_names():
+        print(f"error: {result.error_message}", file=sys.stderr)
+        return 2
+    print(f"error: {result.error}", file=sys.stderr)
+    if result.output is not None:
+        print(f"the executed notebook shows where: {result.output}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -431,8 +477,8 @@ def run_all(
     """Run the notebooks in order on ``preset`` and return the summary dict (also written to summary.json).
 
     ``notebooks`` filters by number or stem ("03", "03_sft"); ``outputs`` defaults to ``paths.outputs_dir()`` and is
-    passed to the kernels as ``GPT_OSS_TUTORIAL_OUTPUTS``; every notebook gets ``{"PRESET": preset, "SMOKE": smoke,
-    **extra_parameters}``. After a failure the remaining notebooks are "skipped" unless ``stop_on_failure`` is
+    passed to the kernels as ``GPT_OSS_TUTORIAL_OUTPUTS``; every notebook gets ``PRESET``, with ``smoke`` its own
+    smoke parameters (``smoke_parameters``), then ``extra_parameters``. After a failure the remaining notebooks are "skipped" unless ``stop_on_failure`` is
     False. ``timeout`` is the per-cell timeout in seconds. Raises ``ValueError`` when there is nothing to run.
     """
     from rich.console import Console
@@ -443,7 +489,7 @@ def run_all(
         raise ValueError(f"no notebooks found in {notebooks_dir or NOTEBOOKS_DIR}")
     outputs = Path(outputs).resolve() if outputs is not None else outputs_dir().resolve()
     env = {"GPT_OSS_TUTORIAL_OUTPUTS": str(outputs)}
-    parameters = {"PRESET": preset, "SMOKE": bool(smoke), **(extra_parameters or {})}
+    parameters = {"PRESET": preset}
     executed_dir = outputs / "notebooks"
     summary_path, report_path = outputs / "summary.json", outputs / "report.md"
 
@@ -481,7 +527,8 @@ def run_all(
                     console.print(f"[dim]… {path.stem} ({i}/{len(paths)})[/]")
                 bar = {"desc": f"{path.stem} ({i}/{len(paths)})", "leave": False} if interactive else False
                 result = run_notebook(
-                    path, out_dir=executed_dir, parameters=parameters, timeout=timeout, env=env, progress_bar=bar
+                    path, out_dir=executed_dir, timeout=timeout, env=env, progress_bar=bar,
+                    parameters={**parameters, **(smoke_parameters(path) if smoke else {}), **(extra_parameters or {})},
                 )
                 if result.status == "failed" and failed_at is None:
                     failed_at = result.name

@@ -3,8 +3,9 @@
 
 The notebooks are the source; the scripts are generated (never edit them by hand):
 
-    python scripts/sync_notebooks.py           # (re)write notebooks/py/*.py, remove scripts of deleted notebooks
-    python scripts/sync_notebooks.py --check   # exit 1 and name the stale, missing or orphaned scripts
+    python tools/sync_notebooks.py           # (re)write notebooks/py/*.py, remove scripts of deleted notebooks
+    python tools/sync_notebooks.py --check   # exit 1 and name the stale, missing or orphaned scripts
+    python tools/sync_notebooks.py --from-py notebooks/py/03_sft.py   # write a script's cells back into its notebook
 
 The format is the "percent" format that VS Code, PyCharm, Spyder and jupytext understand: `# %%` starts a code cell
 (`# %% tags=["parameters"]` for the tagged one), `# %% [markdown]` a markdown cell whose lines are `# ` comments.
@@ -22,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 SCRIPTS_DIR = NOTEBOOKS_DIR / "py"
 HEADER = (
-    "# Generated from notebooks/{name} by scripts/sync_notebooks.py: do not edit, edit the notebook and re-run it.\n"
+    "# Generated from notebooks/{name} by tools/sync_notebooks.py: do not edit, edit the notebook and re-run it.\n"
     "# Cells start at `# %%` (VS Code, PyCharm, Spyder: run cell by cell). The notebook is the tutorial's source.\n"
 )
 
@@ -93,16 +94,75 @@ def write(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
     return changed
 
 
+def from_percent(text: str) -> list[dict]:
+    """The cells of a `# %%` script (the inverse of ``to_percent``): dicts with ``cell_type``, ``source``, ``tags``."""
+    cells: list[dict] = []
+    for line in text.split("\n"):
+        if line.startswith("# %%"):
+            marker = line[4:].strip()
+            kind = "code"
+            tags: list[str] = []
+            if marker.startswith("[") and marker.endswith("]"):
+                kind = marker[1:-1]
+            elif marker.startswith("tags="):
+                tags = json.loads(marker[len("tags="):])
+            cells.append({"cell_type": kind, "lines": [], "tags": tags})
+        elif cells:
+            cells[-1]["lines"].append(line)
+    out = []
+    for cell in cells:
+        lines = cell.pop("lines")
+        if cell["cell_type"] != "code":
+            lines = [line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines]
+        cell["source"] = "\n".join(lines).strip("\n")
+        out.append(cell)
+    return out
+
+
+def write_notebook(script: Path, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
+    """Replace the cells of the notebook a script was generated from with the script's cells (outputs cleared).
+
+    For maintainers who prefer editing the `# %%` script: the notebook's own metadata is kept; cell ids are new.
+    """
+    script = Path(script)
+    path = notebooks_dir / f"{script.stem}.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                     "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    text = script.read_text(encoding="utf-8")
+    body = text.split("\n\n", 1)[1] if text.startswith("# Generated from") else text
+    cells = []
+    for i, cell in enumerate(from_percent(body)):
+        entry = {"cell_type": cell["cell_type"], "id": f"{script.stem[:2]}-{i:02d}",
+                 "metadata": {"tags": cell["tags"]} if cell["tags"] else {},
+                 "source": cell["source"].splitlines(keepends=True)}
+        if cell["cell_type"] == "code":
+            entry.update(execution_count=None, outputs=[])
+        cells.append(entry)
+    nb["cells"] = cells
+    nb.setdefault("nbformat", 4)
+    nb.setdefault("nbformat_minor", 5)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 when a script is out of sync")
+    parser.add_argument("--from-py", nargs="+", metavar="SCRIPT", type=Path,
+                        help="write these notebooks/py/NN_name.py scripts back into their notebooks, then re-sync")
     args = parser.parse_args(argv)
+    if args.from_py:
+        for script in args.from_py:
+            print("wrote " + str(write_notebook(script).relative_to(REPO_ROOT)))
     if args.check:
         problems = check()
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
-            print("run: python scripts/sync_notebooks.py", file=sys.stderr)
+            print("run: python tools/sync_notebooks.py", file=sys.stderr)
             return 1
         print(f"notebooks/py/ is in sync with {len(expected_scripts())} notebook(s)")
         return 0
