@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 # The seven projection names of the blog. On gpt-oss the MLP is a bank of fused experts, not nn.Linear layers:
 # Unsloth maps gate/up/down onto mlp.experts.gate_up_proj / down_proj itself; peft needs ``target_parameters``.
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+HUB_DATASET = "HuggingFaceH4/Multilingual-Thinking"
 GPT_OSS_EXPERT_PARAMETERS = ("mlp.experts.gate_up_proj", "mlp.experts.down_proj")
 
 
@@ -24,6 +25,8 @@ class Preset:
     min_vram_gb: float  # peak reserved at max_seq_length 1024 (measured on H100 for gpt-oss-20b), 0 for CPU presets
     load_in_4bit: bool = False
     max_seq_length: int = 1024
+    # data: a hub dataset id, a local .jsonl/.parquet file, or "bundled" (data/multilingual_thinking/, offline)
+    dataset: str = "bundled"
     # LoRA
     lora_r: int = 8
     lora_alpha: int = 16
@@ -64,6 +67,7 @@ PRESETS: dict[str, Preset] = {
             description="The blog: unsloth/gpt-oss-20b in 4-bit through Unsloth, LoRA r=8 on the seven projections.",
             family="gpt_oss",
             model_id="unsloth/gpt-oss-20b",
+            dataset=HUB_DATASET,
             offline=False,
             needs_cuda=True,
             min_vram_gb=15.5,
@@ -77,6 +81,7 @@ PRESETS: dict[str, Preset] = {
             description="unsloth/gpt-oss-120b in 4-bit through Unsloth: one 80 GB GPU.",
             family="gpt_oss",
             model_id="unsloth/gpt-oss-120b",
+            dataset=HUB_DATASET,
             offline=False,
             needs_cuda=True,
             min_vram_gb=66.0,
