@@ -241,6 +241,23 @@ def save(prepared: PreparedData, out: str | os.PathLike) -> Path:
     return out
 
 
+def prepared_for(preset, tokenizer, *, dataset: str | None = None, progress: bool = True) -> PreparedData:
+    """What notebook 02 prepared for ``preset`` (``outputs/data/<preset>/prepared``), so that notebook 03 trains on
+    exactly that; when nothing was prepared, or ``dataset`` names another one, the same preparation is done here."""
+    from datasets import load_from_disk
+
+    from . import paths
+
+    folder = paths.stage_dir("data", preset.name) / "prepared"
+    wanted = dataset or preset.dataset
+    if (folder / "stats.json").is_file():
+        stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+        if dataset is None or stats.get("dataset", stats.get("source")) == wanted:
+            return PreparedData(dataset=load_from_disk(str(folder / "dataset")), stats=stats)
+    rows = load_rows("train", input_file=None if wanted in (None, "bundled") else wanted)
+    return prepare(tokenizer, rows, max_length=preset.max_seq_length, progress=progress)
+
+
 def collate(pad_token_id: int):
     """Right-pad a batch: input_ids with the pad token, labels with -100, and an attention mask."""
     import torch
