@@ -68,10 +68,16 @@ def is_built(folder: Path) -> bool:
 
 
 def ensure_model(name: str, root: str | os.PathLike | None = None) -> Path:
-    """Return the folder of an offline model, building it first if it is missing or stale."""
+    """Return the folder of an offline model, building it first if it is missing or stale.
+
+    Two processes that need the same model (test workers, a notebook and a CLI) build it once: the second waits.
+    """
     folder = model_dir(name, root)
-    if not is_built(folder):
-        build_model(name, folder)
+    if is_built(folder):
+        return folder
+    with atomic.exclusive(folder, wait=True):
+        if not is_built(folder):
+            build_model(name, folder)
     return folder
 
 

@@ -9,17 +9,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = REPO_ROOT / "data" / "multilingual_thinking"
 
 
-def outputs_dir() -> Path:
+def outputs_dir(*, create: bool = True) -> Path:
     """The folder every stage writes to (``outputs/`` in the repository, or ``$GPT_OSS_TUTORIAL_OUTPUTS``)."""
     path = Path(os.environ.get("GPT_OSS_TUTORIAL_OUTPUTS", REPO_ROOT / "outputs"))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def models_cache_dir() -> Path:
+def models_cache_dir(*, create: bool = True) -> Path:
     """Where the offline models are built (``.cache/models`` in the repository, or ``$GPT_OSS_TUTORIAL_MODELS``)."""
     path = Path(os.environ.get("GPT_OSS_TUTORIAL_MODELS", REPO_ROOT / ".cache" / "models"))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
