@@ -26,7 +26,8 @@ except ImportError:  # not installed (pip install -e .): use the package beside 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="auto", choices=preset_names(), help="model preset (default: auto)")
-    parser.add_argument("--smoke", action="store_true", help="the tiny configuration the tests run (SMOKE=True)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="each notebook's quick test configuration (the smoke parameters in its metadata)")
     parser.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks (number or stem)")
     parser.add_argument("--outputs", type=Path, help="outputs folder (default: outputs/ or $GPT_OSS_TUTORIAL_OUTPUTS)")
     parser.add_argument("--timeout", type=int, metavar="SEC", help="per-cell timeout in seconds (default: none)")

@@ -17,11 +17,15 @@ from gpt_oss_tutorial.paths import REPO_ROOT
 from gpt_oss_tutorial.runner import NotebookResult
 
 
-def make_notebook(path: Path, body: str) -> Path:
-    """A notebook laid out as CONVENTIONS.md asks: title, a `parameters` cell, then the notebook's code."""
+def make_notebook(path: Path, body: str, *, parameters: str = 'PRESET = "auto"\nSTEPS = 60',
+                  smoke: dict | None = None) -> Path:
+    """A notebook laid out as CONVENTIONS.md asks: title, a `parameters` cell, then the notebook's code; ``smoke``
+    goes to the metadata as the notebook's smoke parameters."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('PRESET = "auto"\nSMOKE = False')
+    if smoke is not None:
+        nb.metadata["tutorial"] = {"smoke_parameters": smoke}
+    params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), params, nbformat.v4.new_code_cell(body)]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +37,7 @@ PASSING = """\
 import os
 from gpt_oss_tutorial import figures
 print("hello from", PRESET)
-figures.record("{stem}", preset=PRESET, smoke=SMOKE, cwd=os.getcwd(), loss=0.125,
+figures.record("{stem}", preset=PRESET, steps=STEPS, cwd=os.getcwd(), loss=0.125,
                summary={{"eval": {{"before": {{"accuracy": 0.25}}}}}})
 """
 
@@ -53,6 +57,17 @@ def test_discover_and_select(tmp_path):
         runner.select_notebooks(found, ["07"])
     # "1" means notebook 01, not every name that starts with a 1
     assert [p.stem for p in runner.select_notebooks(found, ["1"])] == ["01_x"]
+
+
+def test_smoke_parameters_come_from_the_metadata(tmp_path):
+    new = make_notebook(tmp_path / "03_new.ipynb", "pass", smoke={"STEPS": 3})
+    older = make_notebook(tmp_path / "04_old.ipynb", "pass", parameters='PRESET = "auto"\nSMOKE = False  # quick run')
+    plain = make_notebook(tmp_path / "05_plain.ipynb", "pass", parameters='PRESET: str = "auto"\nA = B = 1')
+    assert runner.smoke_parameters(new) == {"STEPS": 3}
+    assert runner.smoke_parameters(older) == {"SMOKE": True}  # a notebook still on the SMOKE switch
+    assert runner.smoke_parameters(plain) == {}
+    assert runner.parameter_names(plain) == {"PRESET", "A", "B"}
+    assert runner.parameter_names(new) == {"PRESET", "STEPS"}
 
 
 def test_format_error_names_exception_and_cell(tmp_path):
@@ -109,7 +124,7 @@ def test_build_summary_merges_sections_and_render_report_puts_failures_first(tmp
 @pytest.mark.slow
 def test_run_all_ok_failed_skipped(tmp_path):
     nbs, out = tmp_path / "notebooks", tmp_path / "outputs"
-    make_notebook(nbs / "00_pass.ipynb", PASSING.format(stem="00_pass"))
+    make_notebook(nbs / "00_pass.ipynb", PASSING.format(stem="00_pass"), smoke={"STEPS": 3})
     make_notebook(nbs / "01_fail.ipynb", 'x = 1\nraise ValueError("boom")')
     make_notebook(nbs / "02_after.ipynb", 'from gpt_oss_tutorial import figures\nfigures.record("02_after", ran=True)')
     stale = out / "figures" / "02_after.json"
@@ -127,7 +142,7 @@ def test_run_all_ok_failed_skipped(tmp_path):
     assert [ok["name"], failed["name"], skipped["name"]] == ["00_pass", "01_fail", "02_after"]
     # passing notebook: parameters injected, figures collected, ran in its own folder
     assert ok["status"] == "ok" and ok["error"] is None
-    assert ok["figures"] == {"preset": "tiny-gpt-oss", "smoke": True, "cwd": str(nbs.resolve()), "loss": 0.125}
+    assert ok["figures"] == {"preset": "tiny-gpt-oss", "steps": 3, "cwd": str(nbs.resolve()), "loss": 0.125}
     assert summary["resolved_preset"] == "tiny-gpt-oss"
     assert summary["eval"] == {"before": {"accuracy": 0.25}}
     # failing notebook: a readable message; the next one skipped, its stale figures gone
@@ -140,7 +155,7 @@ def test_run_all_ok_failed_skipped(tmp_path):
     assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
     executed = nbformat.read(str(out / "notebooks" / "00_pass.ipynb"), as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and 'PRESET = "tiny-gpt-oss"' in injected[0].source
+    assert len(injected) == 1 and 'PRESET = "tiny-gpt-oss"' in injected[0].source and "STEPS = 3" in injected[0].source
     assert any("hello from tiny-gpt-oss" in o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
     assert (out / "notebooks" / "01_fail.ipynb").exists()
     assert not (out / "notebooks" / "02_after.ipynb").exists()
@@ -182,3 +197,32 @@ def test_cli_exit_codes_keep_going_and_only(tmp_path):
 
     bad = subprocess.run(base + ["--only", "09"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no notebook matches '09'" in bad.stderr
+
+
+@pytest.mark.slow
+def test_run_stage_exit_status_and_what_it_prints(tmp_path, capsys):
+    """What a command-line tool built on run_stage prints and returns: 0 figures, 2 the reader's problem, 1 a bug."""
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    make_notebook(nbs / "03_ok.ipynb", PASSING.format(stem="03_ok"))
+    make_notebook(nbs / "04_input.ipynb", 'from gpt_oss_tutorial.errors import DataError\n'
+                  'raise DataError(f"rows.jsonl row 3, field \'final\': empty ({STEPS}). Fill it or remove the row.")')
+    make_notebook(nbs / "05_bug.ipynb", 'x = {}\nx["missing"]')
+
+    assert runner.run_stage("03_ok", {"PRESET": "tiny-gpt-oss", "STEPS": 7}, outputs=out, notebooks_dir=nbs) == 0
+    printed = capsys.readouterr()
+    assert "steps: 7" in printed.out and "preset: tiny-gpt-oss" in printed.out and "summary" not in printed.out
+    assert f"executed notebook: {out.resolve() / 'notebooks' / '03_ok.ipynb'}" in printed.out
+
+    assert runner.run_stage("04_input", {"STEPS": 5}, outputs=out, notebooks_dir=nbs) == 2
+    printed = capsys.readouterr()
+    assert printed.err == "error: rows.jsonl row 3, field 'final': empty (5). Fill it or remove the row.\n"
+    assert printed.out == ""
+
+    assert runner.run_stage("05_bug", {}, outputs=out, notebooks_dir=nbs) == 1
+    err = capsys.readouterr().err
+    assert "KeyError: 'missing'" in err and "cell 3 of 05_bug.ipynb" in err
+    assert f"the executed notebook shows where: {out.resolve() / 'notebooks' / '05_bug.ipynb'}" in err
+
+    # a flag the notebook does not have: refused before a kernel starts
+    assert runner.run_stage("03_ok", {"PRESET": "x", "MAX_STEPS": 3}, outputs=out, notebooks_dir=nbs) == 1
+    assert "03_ok.ipynb has no parameter MAX_STEPS" in capsys.readouterr().err

@@ -30,9 +30,8 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 SUMMARY_KEY = "summary"  # figures recorded under this key become top-level sections of summary.json
 # Top-level keys of summary.json that a notebook's ``summary=`` figures may not replace.
-RESERVED_KEYS = frozenset(
-    {"preset", "resolved_preset", "smoke", "started", "seconds", "status", "notebooks", "machine", "outputs", "warnings"}
-)
+RESERVED_KEYS = frozenset({"preset", "resolved_preset", "smoke", "started", "seconds", "status", "notebooks", "machine",
+                           "outputs", "warnings"})
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -226,13 +225,32 @@ def run_notebook(
                           error_type, error_message)
 
 
-def smoke_parameters(path: str | os.PathLike) -> dict:
-    """The parameters that make a notebook quick for the tests (its metadata ``tutorial.smoke_parameters``).
+def parameter_names(path: str | os.PathLike) -> set[str]:
+    """The names the notebook's ``parameters`` cell assigns: what papermill (and a command-line flag) may set."""
+    import ast
 
-    They live in the notebook's metadata, out of the reader's way: the parameters cell holds only what a reader sets.
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            for stmt in ast.parse("".join(source) if isinstance(source, list) else source).body:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [getattr(stmt, "target", None)]
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return names
+
+
+def smoke_parameters(path: str | os.PathLike) -> dict:
+    """The parameters that make a notebook quick for the tests: its metadata ``tutorial.smoke_parameters``.
+
+    They live in the metadata, out of the reader's way. A notebook without them that still has a ``SMOKE`` switch in
+    its parameters cell (the older convention) gets ``SMOKE=True``; one with neither runs as it is.
     """
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    return dict(nb.get("metadata", {}).get("tutorial", {}).get("smoke_parameters", {"SMOKE": True}))
+    found = nb.get("metadata", {}).get("tutorial", {}).get("smoke_parameters")
+    if found is not None:
+        return dict(found)
+    return {"SMOKE": True} if "SMOKE" in parameter_names(path) else {}
 
 
 def run_stage(stem: str, parameters: dict, *, outputs: str | os.PathLike | None = None,
@@ -241,11 +259,20 @@ def run_stage(stem: str, parameters: dict, *, outputs: str | os.PathLike | None 
 
     The command-line tools are this and nothing more, so that a stage's lines exist once: in its notebook.
     0: the notebook ran (its figures are printed); 2: it stopped on a problem the reader can fix (a
-    ``TutorialError``: the message alone is printed, no traceback); 1: anything else (the error and where).
+    ``TutorialError``: the message alone is printed, no traceback); 1: anything else (the error and where), including
+    a parameter the notebook's ``parameters`` cell does not have.
     """
     from . import errors
 
     path = Path(notebooks_dir or NOTEBOOKS_DIR) / f"{stem}.ipynb"
+    try:
+        unknown = sorted(set(parameters) - parameter_names(path))
+    except (OSError, ValueError, SyntaxError) as exc:
+        print(f"error: cannot read the parameters of {path}: {format_error(exc)}", file=sys.stderr)
+        return 1
+    if unknown:
+        print(f"error: {path.name} has no parameter {', '.join(unknown)} in its parameters cell", file=sys.stderr)
+        return 1
     outputs = Path(outputs).resolve() if outputs is not None else outputs_dir().resolve()
     env = {"GPT_OSS_TUTORIAL_OUTPUTS": str(outputs)}
     with _environ(env), contextlib.suppress(FileNotFoundError):
@@ -478,8 +505,9 @@ def run_all(
 
     ``notebooks`` filters by number or stem ("03", "03_sft"); ``outputs`` defaults to ``paths.outputs_dir()`` and is
     passed to the kernels as ``GPT_OSS_TUTORIAL_OUTPUTS``; every notebook gets ``PRESET``, with ``smoke`` its own
-    smoke parameters (``smoke_parameters``), then ``extra_parameters``. After a failure the remaining notebooks are "skipped" unless ``stop_on_failure`` is
-    False. ``timeout`` is the per-cell timeout in seconds. Raises ``ValueError`` when there is nothing to run.
+    ``smoke_parameters``, then ``extra_parameters``. After a failure the remaining notebooks are "skipped" unless
+    ``stop_on_failure`` is False. ``timeout`` is the per-cell timeout in seconds. Raises ``ValueError`` when there is
+    nothing to run.
     """
     from rich.console import Console
 
