@@ -14,13 +14,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from gpt_oss_tutorial import runner
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 HELPERS_DIR = REPO_ROOT / "scripts" / "gpt_oss_tutorial"
 
 ABSOLUTE_PATH = re.compile(r"^(/(?:home|root|work|tmp|mnt|usr|opt|Users|content)\b|~[/\\]|[A-Za-z]:[\\/])")
-MACHINE_PATH_TEXT = re.compile(r"(/work/main|/root/|/home/[a-z]|C:\\\\Users|/Users/[A-Za-z])")
+MACHINE_PATH_TEXT = re.compile(r"(/wor[k]/|/root/|/home/[a-z]|C:\\\\Users|/Users/[A-Za-z])")
 REPO_RELATIVE = re.compile(r"^(\.\.?[/\\]|(outputs|data|notebooks|scripts|env)/)")
 PLAIN_TQDM = re.compile(r"^\s*(from\s+tqdm\s+import\b|import\s+tqdm\s*$|import\s+tqdm\s+as\b|from\s+tqdm\.(std|notebook)\b"
                         r"|import\s+tqdm\.(std|notebook)\b)", re.M)
@@ -108,9 +110,17 @@ def test_one_parameters_cell_with_preset(notebook):
                 values[target.id] = stmt.value
     assert "PRESET" in values, f"{_where(path, index)} defines {sorted(values)}"
     assert ast.literal_eval(values["PRESET"]) == "auto", f"{path.name}: PRESET must default to 'auto'"
-    # the smoke configuration is the runner's (notebook metadata), every name it sets is a parameter here
-    smoke = nb.get("metadata", {}).get("tutorial", {}).get("smoke_parameters", {"SMOKE": True})
+    # SMOKE, where a notebook still has it, must leave the reader's run untouched
+    if "SMOKE" in values:
+        assert ast.literal_eval(values["SMOKE"]) is False, f"{path.name}: SMOKE must default to False"
+    # the quick test configuration is the runner's (notebook metadata); every name it sets is a parameter here
+    metadata = nb.get("metadata", {}).get("tutorial", {}).get("smoke_parameters")
+    if metadata is not None:
+        assert isinstance(metadata, dict), f"{path.name}: tutorial.smoke_parameters must be a dict"
+        assert "PRESET" not in metadata, f"{path.name}: the smoke run sets PRESET itself (tiny-gpt-oss)"
+    smoke = runner.smoke_parameters(path)
     assert set(smoke) <= set(values), f"{path.name}: smoke parameters {sorted(set(smoke) - set(values))} not in cell"
+    assert runner.parameter_names(path) == set(values)
     # the browser test rewrites these lines: one assignment each, at the start of a line
     for name in ("PRESET", *smoke):
         hits = re.findall(rf"^{name}\s*=", _source(cell), re.M)

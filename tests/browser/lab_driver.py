@@ -9,8 +9,9 @@ Used by ``tests/browser/test_jupyterlab.py``; also runnable by hand to look at t
 Pieces:
 
 * ``prepare_workspace`` copies ``notebooks/*.ipynb`` into ``<workspace>/notebooks/`` (so relative paths behave as in
-  the repository) and rewrites ONLY the ``parameters``-tagged cell to the smoke configuration
-  (``PRESET = "tiny-gpt-oss"``, ``SMOKE = True``; every other knob is kept).
+  the repository) and rewrites ONLY the ``parameters``-tagged cell to the smoke configuration: ``PRESET =
+  "tiny-gpt-oss"`` and the notebook's own smoke parameters (its metadata, as the runner's smoke runs); every other
+  knob is kept.
 * ``JupyterLabServer`` starts ``.venv/bin/jupyter lab`` on 127.0.0.1 with a random token, private settings (no
   windowing, so every cell is in the page; no news or update checks) and ``GPT_OSS_TUTORIAL_OUTPUTS`` pointing at a
   temporary folder.
@@ -44,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-SMOKE_PARAMETERS = {"PRESET": '"tiny-gpt-oss"', "SMOKE": "True"}
+SMOKE_PRESET = "tiny-gpt-oss"
 # A code cell whose source calls one of these is expected to show a plot (matplotlib, inline backend).
 PLOT_CALL = re.compile(r"\b(plt\.(show|plot|imshow|bar|hist|figure|subplots)|[A-Za-z_]*plot[A-Za-z_]*|[A-Za-z_]+_chart"
                        r"|[A-Za-z_]+_curves)\s*\(")
@@ -82,7 +83,20 @@ def import_playwright():
 # the workspace
 
 
-def smoke_parameters_source(source: str, values: dict[str, str] = SMOKE_PARAMETERS) -> str:
+def smoke_values(notebook: Path) -> dict[str, str]:
+    """``NAME -> Python source`` of the smoke configuration of ``notebook``: the preset and its smoke parameters."""
+    from gpt_oss_tutorial import runner
+
+    values = {"PRESET": SMOKE_PRESET, **runner.smoke_parameters(notebook)}
+    return {name: python_literal(value) for name, value in values.items()}
+
+
+def python_literal(value) -> str:
+    """A JSON value as Python source, strings in double quotes as the notebooks write them."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+
+
+def smoke_parameters_source(source: str, values: dict[str, str]) -> str:
     """The parameters cell with ``NAME = ...`` lines replaced for each name of ``values``; other lines kept.
 
     Raises ``ValueError`` when a name is not assigned exactly once at the start of a line.
@@ -110,7 +124,7 @@ def prepare_workspace(workspace: Path, notebooks: list[Path]) -> list[Path]:
         cell = tagged[0]
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         try:
-            cell["source"] = smoke_parameters_source(source)
+            cell["source"] = smoke_parameters_source(source, smoke_values(path))
         except ValueError as exc:
             raise ValueError(f"{path.name}: {exc}") from exc
         out = target / path.name
@@ -478,7 +492,7 @@ def write_selfcheck_notebook(path: Path) -> Path:
 
     cells = [
         {"cell_type": "markdown", "metadata": {}, "source": "# self-check of the browser test"},
-        code('PRESET = "auto"\nSMOKE = False', tags=["parameters"]),
+        code('PRESET = "auto"', tags=["parameters"]),
         code("import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\nax.plot([1, 3, 2])"),
         code("import sys, warnings\nwarnings.warn('a warning is not an error')\nprint('stderr too', file=sys.stderr)"),
         code("from tqdm.auto import tqdm\nfor _ in tqdm(range(3)):\n    pass"),

@@ -2,7 +2,8 @@
 
 What a reader does: `jupyter lab`, open `notebooks/NN_*.ipynb`, menu Run -> Run All Cells. Here the notebooks are
 copied into a temporary workspace (`<tmp>/workspace/notebooks/`, so relative paths behave as in the repository) with
-ONLY their `parameters` cell set to the smoke configuration (PRESET = "tiny-gpt-oss", SMOKE = True), and run in order
+ONLY their `parameters` cell set to the smoke configuration (PRESET = "tiny-gpt-oss" and the smoke parameters of the
+notebook's metadata, as the runner's smoke runs), and run in order
 00 -> NN in one workspace with one outputs folder, so that later notebooks find what earlier ones wrote (notebook 03's
 adapter). For each notebook: every code cell executed, no error output and no traceback on the page, every image
 decoded, every widget (tqdm.auto progress bars) rendered, and every cell that calls a plotting function shows a plot.
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 
 import pytest
 
 import lab_driver as lab
+from gpt_oss_tutorial import runner
 
 pytestmark = pytest.mark.browser
 
@@ -104,7 +107,29 @@ def test_workspace_copies_change_only_the_parameters(workspace):
         assert len(src["cells"]) == len(copy["cells"])
         assert len(changed) == 1 and "parameters" in copy["cells"][changed[0]]["metadata"]["tags"], original.name
         params = "".join(copy["cells"][changed[0]]["source"])
-        assert 'PRESET = "tiny-gpt-oss"' in params and "SMOKE = True" in params, params
+        expected = {"PRESET": "tiny-gpt-oss", **runner.smoke_parameters(original)}
+        for name, value in expected.items():
+            line = f"{name} = {lab.python_literal(value)}  # set by tests/browser"
+            assert re.search(rf"^{re.escape(line)}", params, re.M), params
+
+
+def test_the_workspace_gets_the_smoke_parameters_of_the_metadata(tmp_path):
+    """A notebook on the metadata convention: its smoke parameters are written, the rest of the cell is kept."""
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "outputs": [], "execution_count": None,
+                     "source": 'PRESET = "auto"\nMAX_STEPS = None  # the preset\'s\nLANGUAGE = "French"\n'}],
+          "metadata": {"tutorial": {"smoke_parameters": {"MAX_STEPS": 3, "LANGUAGE": "中文"}}},
+          "nbformat": 4, "nbformat_minor": 5}
+    source = tmp_path / "03_x.ipynb"
+    source.write_text(json.dumps(nb), encoding="utf-8")
+    copy, = lab.prepare_workspace(tmp_path / "ws", [source])
+    cell = json.loads(copy.read_text(encoding="utf-8"))["cells"][0]["source"]
+    assert cell.splitlines() == ['PRESET = "tiny-gpt-oss"  # set by tests/browser (smoke run)',
+                                 "MAX_STEPS = 3  # set by tests/browser (smoke run)",
+                                 'LANGUAGE = "中文"  # set by tests/browser (smoke run)']
+    nb["cells"][0]["source"] = 'PRESET = "auto"\n'  # a smoke parameter the cell lacks: said, not ignored
+    source.write_text(json.dumps(nb), encoding="utf-8")
+    with pytest.raises(ValueError, match="03_x.ipynb: the parameters cell assigns MAX_STEPS 0 time"):
+        lab.prepare_workspace(tmp_path / "ws", [source])
 
 
 def test_the_checks_catch_a_broken_notebook(browser, server):
