@@ -50,3 +50,30 @@ def test_chinese_readme_has_the_same_commands():
     assert sorted(set(re.findall(r"python (scripts/\w+\.py)", zh))) == SCRIPTS
     # the whole README, not a summary: one Chinese section for every English one
     assert len(re.findall(r"^## ", zh, re.M)) == len(re.findall(r"^## ", README, re.M))
+
+
+# What a file of this repository must not say: where our machines keep things, our issue tracker's numbers, files
+# outside the repository. (Character classes keep this file from matching itself.)
+NOT_OF_THIS_REPOSITORY = re.compile(
+    r"/wor[k]/"  # a path on the machines the project was developed on
+    r"|\b[Ii]ssues? [0-9]+|(?:^|[\s(\[,;])#[0-9]{1,3}\b"  # issue numbers
+    r"|\banchor[s]\.md\b|\.\./share[d]\b",  # notes that live outside the repository
+    re.M,
+)
+# Files of other stages that still say such things; each entry must still match (fix the file, then drop it here).
+PENDING = {"docs/benchmarks.md", "scripts/gpt_oss_tutorial/benchmark.py"}
+
+
+def test_the_repository_speaks_of_itself():
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    hits: dict[str, list[str]] = {}
+    for name in filter(None, listed.stdout.split("\0")):
+        try:
+            text = (REPO_ROOT / name).read_text(encoding="utf-8")
+        except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
+            continue  # binary, or deleted in the working tree
+        for m in NOT_OF_THIS_REPOSITORY.finditer(text):
+            hits.setdefault(name, []).append(f"line {text.count(chr(10), 0, m.start()) + 1}: {m.group(0).strip()!r}")
+    unexpected = {k: v for k, v in hits.items() if k not in PENDING}
+    assert not unexpected, f"issue numbers, machine paths or outside references: {unexpected}"
+    assert not PENDING - set(hits), f"fixed, drop from PENDING: {sorted(PENDING - set(hits))}"

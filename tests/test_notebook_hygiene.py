@@ -213,3 +213,19 @@ def test_percent_script_round_trip(tmp_path):
                                      "notebooks/py/99_gone.py has no notebook"]
     sync.write(notebooks)
     assert sync.check(notebooks) == [] and not (notebooks / "py" / "99_gone.py").exists()
+
+
+def test_from_py_writes_the_cells_back_and_keeps_the_metadata(tmp_path):
+    """`--from-py`: a script's edit reaches its notebook; the notebook's smoke parameters (metadata) survive."""
+    sync = _sync_module()
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "py").mkdir(parents=True)
+    nb = _load(NOTEBOOKS[0])
+    nb["metadata"]["tutorial"] = {"smoke_parameters": {"PRESET_CHECK": "skip"}}
+    (notebooks / NOTEBOOKS[0].name).write_text(json.dumps(nb), encoding="utf-8")
+    script = notebooks / "py" / f"{NOTEBOOKS[0].stem}.py"
+    script.write_text(sync.to_percent(nb, NOTEBOOKS[0].name) + "\n# %%\nprint('added')\n", encoding="utf-8")
+    back = _load(sync.write_notebook(script, notebooks))
+    assert back["metadata"] == nb["metadata"]
+    assert [_source(c) for c in back["cells"]] == [_source(c).rstrip("\n") for c in nb["cells"]] + ["print('added')"]
+    assert [c["cell_type"] for c in back["cells"]][:-1] == [c["cell_type"] for c in nb["cells"]]

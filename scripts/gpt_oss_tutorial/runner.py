@@ -175,14 +175,11 @@ def run_notebook(
     env: dict | None = None,
     progress_bar: bool | dict = False,
 ) -> NotebookResult:
-    """Execute one notebook with papermill and collect its figures; never raises for a failing notebook.
+    """Execute one notebook with papermill into ``out_dir/<stem>.ipynb`` and collect its figures; a failing notebook
+    is a result, not an exception.
 
-    The kernel runs with the notebook's folder as working directory (as in JupyterLab), ``parameters`` injected after
-    the cell tagged ``parameters``, and ``env`` (value, or None to unset) added to its environment; the figures are
-    read back under the same environment, so pass ``GPT_OSS_TUTORIAL_OUTPUTS`` there to redirect the outputs.
-    ``timeout`` is papermill's per-cell execution timeout in seconds (None: no limit).
-    The executed notebook is ``out_dir/<stem>.ipynb`` (papermill saves it as it goes, with the error marked on
-    failure).
+    The kernel runs in the notebook's folder (as in JupyterLab) with ``env`` added (None unsets a variable); pass
+    ``GPT_OSS_TUTORIAL_OUTPUTS`` there to redirect the outputs. ``timeout``: seconds per cell (None: no limit).
     """
     import papermill
 
