@@ -16,10 +16,12 @@ from pathlib import Path
 
 try:
     from gpt_oss_tutorial import runner
+    from gpt_oss_tutorial.errors import TutorialError
     from gpt_oss_tutorial.presets import preset_names
 except ImportError:  # not installed (pip install -e .): use the package beside this script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from gpt_oss_tutorial import runner
+    from gpt_oss_tutorial.errors import TutorialError
     from gpt_oss_tutorial.presets import preset_names
 
 
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:  # nothing to run, or an --only that matches nothing
         parser.error(str(exc))
+    except TutorialError as exc:  # e.g. another run is writing the same outputs folder
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
     outputs = Path(summary["outputs"])
     print(f"\nStatus: {summary['status']} in {time.perf_counter() - start:.1f} s")
     failed = [nb for nb in summary["notebooks"] if nb["status"] == "failed"]

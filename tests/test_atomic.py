@@ -45,6 +45,9 @@ def test_a_new_folder_carries_the_marker_and_is_replaced_whole(tmp_path):
     assert marker["written_by"].startswith("gpt-oss-tutorial ") and marker["pid"] == os.getpid()
     assert marker["writer"].endswith("test_a_new_folder_carries_the_marker_and_is_replaced_whole")
     assert atomic.is_ours(final)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert final.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir makes it, not private like a temp folder
     with atomic.atomic_dir(final) as tmp:
         _write(tmp, "second", files=1)
     assert _content(final) == {"part0.txt": "second"}  # replaced, not merged
@@ -108,9 +111,11 @@ def test_a_failing_run_leaves_the_previous_result_current(tmp_path):
 
 
 def test_folders_of_older_versions_in_the_outputs_folder(tmp_path, monkeypatch):
-    """No marker: taken as ours only inside the project's outputs folder and only when it holds what a stage writes."""
-    outputs = tmp_path / "outputs"
-    monkeypatch.setenv("GPT_OSS_TUTORIAL_OUTPUTS", str(outputs))
+    """No marker: taken as ours only inside the repository's outputs/ and only when it holds what a stage writes."""
+    from gpt_oss_tutorial import paths
+
+    outputs = tmp_path / "repo" / "outputs"
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path / "repo")  # as if the repository were here
     old = outputs / "sft" / "tiny" / "adapter"
     old.mkdir(parents=True)
     for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja"):
@@ -118,9 +123,10 @@ def test_folders_of_older_versions_in_the_outputs_folder(tmp_path, monkeypatch):
     mixed = outputs / "data" / "tiny" / "prepared"
     (mixed / "dataset").mkdir(parents=True)
     (mixed / "notes.txt").write_text("mine")
-    elsewhere = tmp_path / "adapter"
+    elsewhere = tmp_path / "adapter"  # e.g. under a folder named by $GPT_OSS_TUTORIAL_OUTPUTS
     elsewhere.mkdir()
     (elsewhere / "adapter_config.json").write_text("old")
+    monkeypatch.setenv("GPT_OSS_TUTORIAL_OUTPUTS", str(tmp_path))
 
     with atomic.atomic_dir(old) as tmp:
         _write(tmp, "new", files=1)
@@ -182,7 +188,7 @@ def test_a_read_only_destination_is_an_output_error(tmp_path, monkeypatch, code)
         raise OSError(code, os.strerror(code))
 
     final = tmp_path / "out"
-    monkeypatch.setattr(atomic.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(atomic, "_new_partial", refuse)
     with pytest.raises(OutputError, match="read-only" if code == errno.EROFS else "not writable"):
         with atomic.atomic_dir(final):
             pass
@@ -204,6 +210,9 @@ def test_files_and_figures_are_written_atomically(tmp_path):
     ax.plot([0, 1], [1, 0])
     path = atomic.save_figure(fig, tmp_path / "plots" / "loss.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes it, not private like a temp file
     atomic.save_figure(fig, tmp_path / "plots" / "loss.svg")
     assert "<svg" in (tmp_path / "plots" / "loss.svg").read_text()
     plt.close(fig)

@@ -117,6 +117,37 @@ def test_build_summary_merges_sections_and_render_report_puts_failures_first(tmp
     assert all_ok["status"] == "ok" and all_ok["resolved_preset"] == "smollm2-135m"
 
 
+def _hold(path: Path, inside, release) -> None:
+    """In another process: hold the writer lock of ``path`` until released."""
+    from gpt_oss_tutorial import atomic
+
+    with atomic.exclusive(path):
+        inside.set()
+        release.wait(timeout=60)
+
+
+def test_two_series_into_one_outputs_folder_are_refused(tmp_path):
+    """A second run_all into the same outputs folder stops before any notebook runs, naming the other process."""
+    import multiprocessing
+
+    from gpt_oss_tutorial.errors import OutputError
+
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    make_notebook(nbs / "00_any.ipynb", "print(1)")
+    fork = multiprocessing.get_context("fork")
+    inside, release = fork.Event(), fork.Event()
+    other = fork.Process(target=_hold, args=(out / "summary.json", inside, release))
+    other.start()
+    try:
+        assert inside.wait(timeout=60)
+        with pytest.raises(OutputError, match=rf"being written by another process \(pid {other.pid}\)"):
+            runner.run_all("tiny-gpt-oss", outputs=out, notebooks_dir=nbs, console=Console(file=io.StringIO()))
+    finally:
+        release.set()
+        other.join(timeout=60)
+    assert not (out / "notebooks").exists() and not (out / "summary.json").exists()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # with a kernel
 
@@ -208,8 +239,12 @@ def test_run_stage_exit_status_and_what_it_prints(tmp_path, capsys):
                   'raise DataError(f"rows.jsonl row 3, field \'final\': empty ({STEPS}). Fill it or remove the row.")')
     make_notebook(nbs / "05_bug.ipynb", 'x = {}\nx["missing"]')
 
+    stale = out / "figures" / "03_ok.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"old_figure": 1}')
     assert runner.run_stage("03_ok", {"PRESET": "tiny-gpt-oss", "STEPS": 7}, outputs=out, notebooks_dir=nbs) == 0
     printed = capsys.readouterr()
+    assert "old_figure" not in printed.out
     assert "steps: 7" in printed.out and "preset: tiny-gpt-oss" in printed.out and "summary" not in printed.out
     assert f"executed notebook: {out.resolve() / 'notebooks' / '03_ok.ipynb'}" in printed.out
 
@@ -222,6 +257,24 @@ def test_run_stage_exit_status_and_what_it_prints(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "KeyError: 'missing'" in err and "cell 3 of 05_bug.ipynb" in err
     assert f"the executed notebook shows where: {out.resolve() / 'notebooks' / '05_bug.ipynb'}" in err
+
+    # another process running the same notebook into the same outputs: the reader's problem, said plainly
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    inside, release = fork.Event(), fork.Event()
+    other = fork.Process(target=_hold, args=(out / "notebooks" / "03_ok.ipynb", inside, release))
+    other.start()
+    try:
+        assert inside.wait(timeout=60)
+        stale.write_text('{"the_other_run": 1}')
+        assert runner.run_stage("03_ok", {"STEPS": 1}, outputs=out, notebooks_dir=nbs) == 2
+        assert stale.read_text() == '{"the_other_run": 1}'  # the running one's figures are left alone
+    finally:
+        release.set()
+        other.join(timeout=60)
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and f"03_ok.ipynb is being written by another process (pid {other.pid})" in err
 
     # a flag the notebook does not have: refused before a kernel starts
     assert runner.run_stage("03_ok", {"PRESET": "x", "MAX_STEPS": 3}, outputs=out, notebooks_dir=nbs) == 1

@@ -14,6 +14,7 @@ import fnmatch
 import json
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -33,14 +34,17 @@ MARKER = ".gpt-oss-tutorial"
 # How a reader chooses another output folder; every refusal says it.
 CHOOSE_ANOTHER = ("choose another output folder (the command-line tools' --out / --output-dir flag, the notebooks' "
                   "OUT_DIR / OUTPUT_DIR parameter)")
-# What the stages wrote before folders carried the marker. A marker-less folder inside the project's outputs or
-# models folder holding only such names is taken as ours (written by an older version); anywhere else it is refused.
+# What the stages wrote before folders carried the marker. A marker-less folder inside the repository's own outputs/
+# or .cache/models/ holding only such names is taken as ours (an older version wrote it); anywhere else it is refused,
+# also under a folder named by $GPT_OSS_TUTORIAL_OUTPUTS, which may hold anything of the reader's.
 LEGACY_NAMES = (
     "*.json", "*.safetensors", "*.gguf", "*.jinja", "*.png", "*.log", "*.md", "tokenizer*", "merges.txt",
     "vocab.txt", "Modelfile", "dataset", "adapter", "checkpoints", "checkpoint-*", "runs",
 )
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _HELD: dict[tuple[int, str], int] = {}  # locks this process holds: (pid, lock path) -> depth
+_UMASK = os.umask(0o022)  # read once (setting it is the only way); files get the mode open() would give them
+os.umask(_UMASK)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -56,6 +60,7 @@ def _temp_beside(path: Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's files are private
     try:
         with _as_output_error(path, partial=Path(tmp)):
             yield Path(tmp)
@@ -142,11 +147,11 @@ def _marker_info() -> dict:
             "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
-def _under_project_folders(path: Path) -> bool:
-    from .paths import models_cache_dir, outputs_dir
+def _in_default_folders(path: Path) -> bool:
+    from . import paths
 
     resolved = path.resolve()
-    roots = (outputs_dir(create=False), models_cache_dir(create=False))
+    roots = (paths.REPO_ROOT / "outputs", paths.REPO_ROOT / ".cache" / "models")
     return any(resolved.is_relative_to(root.resolve()) for root in roots)
 
 
@@ -166,9 +171,9 @@ def _refuse_if_not_ours(path: Path, known: tuple[str, ...]) -> bool:
     if not names:
         return True
     patterns = LEGACY_NAMES + known
-    if _under_project_folders(path) and all(any(fnmatch.fnmatch(n, p) for p in patterns) for n in names):
-        print(f"{path} has no {MARKER} marker but holds only files this project writes (an older version wrote it): "
-              "it is replaced.", file=sys.stderr)
+    if _in_default_folders(path) and all(any(fnmatch.fnmatch(n, p) for p in patterns) for n in names):
+        print(f"{path} has no {MARKER} marker but holds only files this project writes: taken as written by an "
+              "earlier version.", file=sys.stderr)
         return True
     shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
     raise OutputError(
@@ -315,6 +320,16 @@ def exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[Path]:
         os.close(fd)
 
 
+def _new_partial(final: Path) -> Path:
+    """A new empty ``.<name>.XXXXXXXX.partial`` folder beside ``final``, with the permissions of a plain mkdir (a
+    temporary folder of ``tempfile`` would be private, and stay private once renamed)."""
+    while True:
+        tmp = final.parent / f".{final.name}.{secrets.token_hex(4)}.partial"
+        with contextlib.suppress(FileExistsError):
+            tmp.mkdir()
+            return tmp
+
+
 def _remove_leftovers(final: Path) -> list[str]:
     """Remove the temporary and old folders of earlier writers of ``final`` that died; call with the lock held."""
     pattern = re.compile(rf"^\.{re.escape(final.name)}\.([a-z0-9_]{{8}}\.partial|old-\d+)$")
@@ -347,7 +362,7 @@ def atomic_dir(final: str | os.PathLike, *, known: Iterable[str] = ()) -> Iterat
         exists = _refuse_if_not_ours(final, tuple(known))
         with _as_output_error(final):
             _remove_leftovers(final)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+            tmp = _new_partial(final)
         try:
             with _as_output_error(final, tmp, any_errno=False):
                 yield tmp

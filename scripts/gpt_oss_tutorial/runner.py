@@ -180,10 +180,25 @@ def run_notebook(
 
     The kernel runs in the notebook's folder (as in JupyterLab) with ``env`` added (None unsets a variable); pass
     ``GPT_OSS_TUTORIAL_OUTPUTS`` there to redirect the outputs. ``timeout``: seconds per cell (None: no limit).
+    One process at a time runs a notebook into one ``out_dir``: a second gets a failed result with an ``OutputError``.
     """
-    import papermill
+    from . import errors
 
     path = Path(path).resolve()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(atomic.exclusive(Path(out_dir).resolve() / f"{path.stem}.ipynb"))
+        except errors.OutputError as exc:
+            return NotebookResult(path.stem, path, "failed", 0.0, f"OutputError: {exc}", error_type="OutputError",
+                                  error_message=str(exc))
+        return _execute(path, out_dir, parameters, timeout, env, progress_bar)
+
+
+def _execute(path: Path, out_dir, parameters: dict, timeout: int | None, env: dict | None,
+             progress_bar: bool | dict) -> NotebookResult:
+    """``run_notebook`` once its lock is held."""
+    import papermill
+
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{path.stem}.ipynb"
@@ -191,6 +206,8 @@ def run_notebook(
 
     status, error, error_type, error_message = "ok", None, None, None
     with _environ(kernel_env):
+        with contextlib.suppress(FileNotFoundError):  # a figure of an earlier run must not pass for this run's
+            figures.figures_path(path.stem).unlink()
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -272,8 +289,6 @@ def run_stage(stem: str, parameters: dict, *, outputs: str | os.PathLike | None 
         return 1
     outputs = Path(outputs).resolve() if outputs is not None else outputs_dir().resolve()
     env = {"GPT_OSS_TUTORIAL_OUTPUTS": str(outputs)}
-    with _environ(env), contextlib.suppress(FileNotFoundError):
-        figures.figures_path(stem).unlink()
     result = run_notebook(path, out_dir=outputs / "notebooks", parameters=parameters, env=env,
                           progress_bar=sys.stderr.isatty())
     if result.status == "ok":
@@ -504,7 +519,7 @@ def run_all(
     passed to the kernels as ``GPT_OSS_TUTORIAL_OUTPUTS``; every notebook gets ``PRESET``, with ``smoke`` its own
     ``smoke_parameters``, then ``extra_parameters``. After a failure the remaining notebooks are "skipped" unless
     ``stop_on_failure`` is False. ``timeout`` is the per-cell timeout in seconds. Raises ``ValueError`` when there is
-    nothing to run.
+    nothing to run, ``errors.OutputError`` when another process runs a series into the same outputs folder.
     """
     from rich.console import Console
 
@@ -518,58 +533,59 @@ def run_all(
     executed_dir = outputs / "notebooks"
     summary_path, report_path = outputs / "summary.json", outputs / "report.md"
 
-    # Stale figures of the notebooks about to run would be reported as theirs: remove them first.
-    with _environ(env):
-        for p in paths:
-            with contextlib.suppress(FileNotFoundError):
-                figures.figures_path(p.stem).unlink()
+    # One series at a time per outputs folder: two would mix their figures and summaries.
+    with atomic.exclusive(summary_path):
+        # Stale figures of the notebooks about to run would be reported as theirs: remove them first.
+        with _environ(env):
+            for p in paths:
+                with contextlib.suppress(FileNotFoundError):
+                    figures.figures_path(p.stem).unlink()
 
-    machine = machine_info()
-    started = datetime.now().astimezone().isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    results: list[NotebookResult] = []
+        machine = machine_info()
+        started = datetime.now().astimezone().isoformat(timespec="seconds")
+        t0 = time.perf_counter()
+        results: list[NotebookResult] = []
 
-    def write(finished: bool) -> dict:
-        summary = build_summary(
-            preset=preset, smoke=smoke, started=started, seconds=time.perf_counter() - t0, results=results,
-            machine=machine, outputs=outputs, finished=finished,
-        )
-        atomic.write_json(summary_path, summary)
-        atomic.write_text(report_path, render_report(summary))
-        return summary
+        def write(finished: bool) -> dict:
+            summary = build_summary(
+                preset=preset, smoke=smoke, started=started, seconds=time.perf_counter() - t0, results=results,
+                machine=machine, outputs=outputs, finished=finished,
+            )
+            atomic.write_json(summary_path, summary)
+            atomic.write_text(report_path, render_report(summary))
+            return summary
 
-    mode = " (smoke)" if smoke else ""
-    console.print(f"[bold]Running {len(paths)} notebook(s) on preset {preset}{mode}[/] → {outputs}")
-    _row(console, header=True)
-    interactive = sys.stderr.isatty()
-    failed_at: str | None = None
-    try:
-        for i, path in enumerate(paths, start=1):
-            if failed_at is not None and stop_on_failure:
-                result = NotebookResult(path.stem, path, "skipped", 0.0)
-            else:
-                if not interactive:
-                    console.print(f"[dim]… {path.stem} ({i}/{len(paths)})[/]")
-                bar = {"desc": f"{path.stem} ({i}/{len(paths)})", "leave": False} if interactive else False
-                result = run_notebook(
-                    path, out_dir=executed_dir, timeout=timeout, env=env, progress_bar=bar,
-                    parameters={**parameters, **(smoke_parameters(path) if smoke else {}), **(extra_parameters or {})},
-                )
-                if result.status == "failed" and failed_at is None:
-                    failed_at = result.name
-            results.append(result)
-            style = _STYLE.get(result.status, "")
-            time_text = _fmt_seconds(result.seconds) if result.status != "skipped" else "–"
-            _row(console, [result.name, f"[{style}]{result.status}[/]", time_text])
-            if result.status == "failed":
-                console.print(f"  [red]{result.error}[/]", highlight=False)
-            write(finished=False)
-    except KeyboardInterrupt:  # keep a truthful summary of what ran, then stop
-        for j, path in enumerate(paths[len(results):]):
-            if j == 0:
-                results.append(NotebookResult(path.stem, path, "failed", 0.0, "interrupted (KeyboardInterrupt)"))
-            else:
-                results.append(NotebookResult(path.stem, path, "skipped", 0.0))
-        write(finished=True)
-        raise
-    return write(finished=True)
+        mode = " (smoke)" if smoke else ""
+        console.print(f"[bold]Running {len(paths)} notebook(s) on preset {preset}{mode}[/] → {outputs}")
+        _row(console, header=True)
+        interactive = sys.stderr.isatty()
+        failed_at: str | None = None
+        try:
+            for i, path in enumerate(paths, start=1):
+                if failed_at is not None and stop_on_failure:
+                    result = NotebookResult(path.stem, path, "skipped", 0.0)
+                else:
+                    if not interactive:
+                        console.print(f"[dim]… {path.stem} ({i}/{len(paths)})[/]")
+                    bar = {"desc": f"{path.stem} ({i}/{len(paths)})", "leave": False} if interactive else False
+                    smoke_values = smoke_parameters(path) if smoke else {}
+                    result = run_notebook(path, out_dir=executed_dir, timeout=timeout, env=env, progress_bar=bar,
+                                          parameters={**parameters, **smoke_values, **(extra_parameters or {})})
+                    if result.status == "failed" and failed_at is None:
+                        failed_at = result.name
+                results.append(result)
+                style = _STYLE.get(result.status, "")
+                time_text = _fmt_seconds(result.seconds) if result.status != "skipped" else "–"
+                _row(console, [result.name, f"[{style}]{result.status}[/]", time_text])
+                if result.status == "failed":
+                    console.print(f"  [red]{result.error}[/]", highlight=False)
+                write(finished=False)
+        except KeyboardInterrupt:  # keep a truthful summary of what ran, then stop
+            for j, path in enumerate(paths[len(results):]):
+                if j == 0:
+                    results.append(NotebookResult(path.stem, path, "failed", 0.0, "interrupted (KeyboardInterrupt)"))
+                else:
+                    results.append(NotebookResult(path.stem, path, "skipped", 0.0))
+            write(finished=True)
+            raise
+        return write(finished=True)
