@@ -89,6 +89,17 @@ def test_a_file_or_link_where_the_folder_goes_is_refused(tmp_path, kind):
         atomic.check_writable_output(final)
 
 
+def test_a_relative_path_is_written_where_it_points(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / ".")
+    (tmp_path / "sub").mkdir()
+    with atomic.atomic_dir("sub/../out/.") as tmp:
+        _write(tmp, "relative", files=1)
+    assert _content(tmp_path / "out") == {"part0.txt": "relative"} and _beside(tmp_path / "out") == ["sub"]
+    with pytest.raises(OutputError, match=re.escape(f"{tmp_path} exists and was not written by this project")):
+        with atomic.atomic_dir("."):
+            pass
+
+
 def test_an_empty_folder_is_taken(tmp_path):
     final = tmp_path / "empty"
     final.mkdir()

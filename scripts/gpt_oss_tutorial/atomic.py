@@ -178,8 +178,8 @@ def _refuse_if_not_ours(path: Path, known: tuple[str, ...]) -> bool:
     shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
     raise OutputError(
         f"{path} exists and was not written by this project (no {MARKER} marker in it; it holds {shown}), so it is "
-        f"not replaced: its files may be yours. {CHOOSE_ANOTHER[0].upper() + CHOOSE_ANOTHER[1:]}, or remove {path} "
-        "yourself if nothing in it is needed.")
+        f"not replaced: its files may be yours. Either {CHOOSE_ANOTHER}, or remove {path} yourself if nothing in "
+        "it is needed.")
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -226,20 +226,19 @@ def _output_error(path: Path, exc: BaseException, partial: Path | None = None) -
                            f"some space, or {CHOOSE_ANOTHER} on a disk with room. The unfinished copy was removed.")
     if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         why = "is on a read-only file system" if exc.errno == errno.EROFS else "is not writable for you"
-        return OutputError(f"{path} {why} ({exc.strerror}): nothing was written. {CHOOSE_ANOTHER[0].upper()}"
-                           f"{CHOOSE_ANOTHER[1:]}.")
+        return OutputError(f"{path} {why} ({exc.strerror}): nothing was written; {CHOOSE_ANOTHER}.")
     return OutputError(f"{path} cannot be written: {exc}")
 
 
 @contextlib.contextmanager
-def _as_output_error(path: Path, partial: Path | None = None, *, any_errno: bool = True) -> Iterator[None]:
-    """Turn a full disk (always) and a read-only or forbidden destination (``any_errno``) into ``OutputError``."""
+def _as_output_error(path: Path, partial: Path | None = None, *, access: bool = True) -> Iterator[None]:
+    """Turn a full disk (always) and a read-only or forbidden destination (``access``) into ``OutputError``."""
     try:
         yield
     except OutputError:
         raise
     except Exception as exc:
-        if _is_disk_full(exc) or (any_errno and isinstance(exc, OSError)
+        if _is_disk_full(exc) or (access and isinstance(exc, OSError)
                                   and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)):
             raise _output_error(path, exc, partial) from exc
         raise
@@ -271,7 +270,7 @@ def exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[Path]:
     Another process writing ``path`` raises ``OutputError`` (or, with ``wait``, is waited for). The lock file
     ``.<name>.lock`` beside ``path`` is removed when the lock is released.
     """
-    path = Path(path)
+    path = Path(os.path.abspath(path))
     lock = _lock_path(path)
     key = (os.getpid(), str(lock.absolute()))
     if fcntl is None or key in _HELD:
@@ -357,14 +356,15 @@ def atomic_dir(final: str | os.PathLike, *, known: Iterable[str] = ()) -> Iterat
     (``exclusive``), and the leftovers of interrupted earlier runs are removed. On error the temporary folder is
     removed and ``final`` is untouched; a full disk or read-only destination raises ``OutputError``.
     """
-    final = Path(final)
+    final = Path(os.path.abspath(final))
+    _refuse_if_not_ours(final, tuple(known))  # before the lock: no lock file beside a folder that is refused
     with exclusive(final):
         exists = _refuse_if_not_ours(final, tuple(known))
         with _as_output_error(final):
             _remove_leftovers(final)
             tmp = _new_partial(final)
         try:
-            with _as_output_error(final, tmp, any_errno=False):
+            with _as_output_error(final, tmp, access=False):  # the block may read files it may not: its error
                 yield tmp
             with _as_output_error(final, tmp):
                 write_json(tmp / MARKER, _marker_info())
