@@ -1,24 +1,10 @@
-"""Drive a real JupyterLab in a real headless Chromium: what a reader does when they open a notebook and press Run All.
+"""Drive a real JupyterLab in headless Chromium as a reader does: open a notebook, click Run -> Run All Cells, read
+back every cell (execution count, errors, images, widgets). ``window.jupyterapp`` is used to read state only.
 
-Used by ``tests/browser/test_jupyterlab.py``; also runnable by hand to look at the screenshots:
-
-    .venv/bin/python tests/browser/lab_driver.py [00 01 ...]   # -> outputs/browser/NN_name.png
-
-(the notebooks run in order in one fresh workspace: name 03 with 04, since 04 reads the adapter 03 trains).
-
-Pieces:
-
-* ``prepare_workspace`` copies ``notebooks/*.ipynb`` into ``<workspace>/notebooks/`` (so relative paths behave as in
-  the repository) and rewrites ONLY the ``parameters``-tagged cell to the smoke configuration: ``PRESET =
-  "tiny-gpt-oss"`` and the notebook's own smoke parameters (its metadata, as the runner's smoke runs); every other
-  knob is kept.
-* ``JupyterLabServer`` starts ``.venv/bin/jupyter lab`` on 127.0.0.1 with a random token, private settings (no
-  windowing, so every cell is in the page; no news or update checks) and ``GPT_OSS_TUTORIAL_OUTPUTS`` pointing at a
-  temporary folder.
-* ``run_all_in_browser`` opens one notebook, waits for its kernel, clicks the menu **Run -> Run All Cells** as a
-  person would, waits until no cell is queued or running and the kernel is idle, and reads back every cell: its
-  execution count, the types of its outputs, error outputs, rendered images and widgets, and what the page shows.
-  ``window.jupyterapp`` (``--LabApp.expose_app_in_browser``) is used to READ state only; the run itself is a click.
+The notebooks run from a copy whose ``parameters`` cell alone is set to the smoke configuration (``prepare_workspace``),
+in a JupyterLab with private settings and its own outputs folder (``JupyterLabServer``). By hand, for screenshots in
+``outputs/browser/``: ``.venv/bin/python tests/browser/lab_driver.py [00 01 ...]`` (name 03 with 04: 04 reads 03's
+adapter).
 """
 from __future__ import annotations
 

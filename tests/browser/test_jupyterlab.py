@@ -1,17 +1,12 @@
-"""Run All in a real JupyterLab, in a real headless Chromium, for every notebook (opt-in: `pytest tests/browser`).
+"""Run All in a real JupyterLab, in headless Chromium, for every notebook (opt-in: `pytest tests/browser`).
 
-What a reader does: `jupyter lab`, open `notebooks/NN_*.ipynb`, menu Run -> Run All Cells. Here the notebooks are
-copied into a temporary workspace (`<tmp>/workspace/notebooks/`, so relative paths behave as in the repository) with
-ONLY their `parameters` cell set to the smoke configuration (PRESET = "tiny-gpt-oss" and the smoke parameters of the
-notebook's metadata, as the runner's smoke runs), and run in order
-00 -> NN in one workspace with one outputs folder, so that later notebooks find what earlier ones wrote (notebook 03's
-adapter). For each notebook: every code cell executed, no error output and no traceback on the page, every image
-decoded, every widget (tqdm.auto progress bars) rendered, and every cell that calls a plotting function shows a plot.
-A full-height screenshot of each notebook goes to `outputs/browser/NN_name.png`, a summary to
-`outputs/browser/report.json`.
+The notebooks run in order in one workspace and one outputs folder (later ones read what earlier ones wrote), from
+copies whose `parameters` cell alone is set to the smoke configuration: PRESET = "tiny-gpt-oss" and the notebook's
+smoke parameters from its metadata. Each must run every code cell with no error or traceback on the page, every image
+decoded, every widget rendered and a plot wherever a cell plots; screenshots and a summary go to `outputs/browser/`.
 
-Needs Debian's chromium (`apt-get install -y chromium`; `$CHROMIUM` overrides the path) and the `playwright` Python
-package (its driver only; no browser download). A missing one FAILS the test with the command that fixes it.
+Needs Debian's chromium (`$CHROMIUM` overrides the path) and the `playwright` package (its driver only); a missing one
+fails the test with the command that installs it.
 """
 from __future__ import annotations
 
