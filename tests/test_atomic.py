@@ -388,3 +388,13 @@ def test_exclusive_waits_for_another_writer_and_is_reentrant(tmp_path, monkeypat
     assert seen["content"] == {"big.bin": "\0" * 2_000_000, **{f"part{i}.txt": f"holder {holder.pid}" for i in
                                                                range(2)}}
     assert _content(final) == {"part0.txt": "after"} and _beside(final) == []
+
+
+def test_a_file_system_without_locks_is_written_unlocked(tmp_path, monkeypatch):
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(atomic.fcntl, "flock", no_locks)
+    with atomic.atomic_dir(tmp_path / "out") as tmp:
+        _write(tmp, "unlocked", files=1)
+    assert _content(tmp_path / "out") == {"part0.txt": "unlocked"} and _beside(tmp_path / "out") == []

@@ -263,27 +263,8 @@ def _holder(lock: Path) -> str:
     return ""
 
 
-@contextlib.contextmanager
-def exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[Path]:
-    """Hold the writer lock of ``path`` (the same lock ``atomic_dir`` takes; re-entrant within one process).
-
-    Another process writing ``path`` raises ``OutputError`` (or, with ``wait``, is waited for). The lock file
-    ``.<name>.lock`` beside ``path`` is removed when the lock is released.
-    """
-    path = Path(os.path.abspath(path))
-    lock = _lock_path(path)
-    key = (os.getpid(), str(lock.absolute()))
-    if fcntl is None or key in _HELD:
-        _HELD[key] = _HELD.get(key, 0) + 1
-        try:
-            yield path
-        finally:
-            _HELD[key] -= 1
-            if not _HELD[key]:
-                del _HELD[key]
-        return
-    with _as_output_error(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+def _acquire(lock: Path, path: Path, wait: bool) -> int | None:
+    """An open descriptor of ``lock`` holding its flock; None where the file system cannot lock."""
     while True:
         with _as_output_error(path):
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
@@ -296,27 +277,59 @@ def exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[Path]:
                                       f"finish, or {CHOOSE_ANOTHER}.") from None
                 print(f"waiting for another process{_holder(lock)} to finish writing {path} ...", file=sys.stderr)
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    raise
+                os.close(fd)  # e.g. some network file systems: write unlocked rather than not at all
+                with contextlib.suppress(OSError):
+                    os.unlink(lock)
+                return None
             # The previous holder removes the file before it unlocks: a lock on a removed file locks nothing.
             try:
                 same = os.stat(lock).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
                 same = False
         except BaseException:
-            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(fd)
             raise
         if same:
-            break
+            return fd
         os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive(path: str | os.PathLike, *, wait: bool = False) -> Iterator[Path]:
+    """Hold the writer lock of ``path`` (the same lock ``atomic_dir`` takes; re-entrant within one process).
+
+    Another process writing ``path`` raises ``OutputError`` (or, with ``wait``, is waited for). The lock file
+    ``.<name>.lock`` beside ``path`` is removed when the lock is released.
+    """
+    path = Path(os.path.abspath(path))
+    lock = _lock_path(path)
+    key = (os.getpid(), str(lock))
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
+    with _as_output_error(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd = _acquire(lock, path, wait) if fcntl is not None else None
     _HELD[key] = 1
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        if fd is not None:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
         yield path
     finally:
         del _HELD[key]
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock)
-        os.close(fd)
+        if fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            os.close(fd)
 
 
 def _new_partial(final: Path) -> Path:
