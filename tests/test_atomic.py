@@ -160,6 +160,24 @@ def test_mark_ours_makes_a_folder_built_in_place_replaceable(tmp_path):
                                                                                     "_built_in_place_replaceable")
 
 
+def test_in_place_dir_checks_locks_and_marks(tmp_path):
+    run = tmp_path / "run"
+    with atomic.in_place_dir(run) as folder:
+        assert folder == run and atomic.is_ours(run)
+        (run / "checkpoint-2").mkdir()
+        assert (tmp_path / ".run.lock").exists()  # held while the block writes
+    assert _beside(run) == []
+    with atomic.in_place_dir(run):  # ours now: may be continued (a resume)
+        assert (run / "checkpoint-2").is_dir()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="not written by this project"):
+        with atomic.in_place_dir(theirs):
+            pass
+    assert not (theirs / atomic.MARKER).exists() and _beside(theirs) == ["run"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # the destination fails
 

@@ -38,8 +38,9 @@ CHOOSE_ANOTHER = ("choose another output folder (the command-line tools' --out /
 # or .cache/models/ holding only such names is taken as ours (an older version wrote it); anywhere else it is refused,
 # also under a folder named by $GPT_OSS_TUTORIAL_OUTPUTS, which may hold anything of the reader's.
 LEGACY_NAMES = (
-    "*.json", "*.safetensors", "*.gguf", "*.jinja", "*.png", "*.log", "*.md", "tokenizer*", "merges.txt",
-    "vocab.txt", "Modelfile", "dataset", "adapter", "checkpoints", "checkpoint-*", "runs",
+    "*.json", "*.jsonl", "*.safetensors", "*.gguf", "*.jinja", "*.png", "*.log", "*.md", "tokenizer*", "merges.txt",
+    "vocab.txt", "Modelfile", "dataset", "adapter", "checkpoints", "checkpoint-*", "runs", "lora", "merged16", "gguf*",
+    ".*.partial", ".*.old-*", ".*.lock", ".*.merged16", ".*.tmp*",
 )
 _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _HELD: dict[tuple[int, str], int] = {}  # locks this process holds: (pid, lock path) -> depth
@@ -130,6 +131,15 @@ def check_writable_output(path: str | os.PathLike, *, known: Iterable[str] = ())
     except OSError as exc:
         raise _output_error(path, exc) from None
     return path
+
+
+@contextlib.contextmanager
+def in_place_dir(path: str | os.PathLike, *, known: Iterable[str] = ()) -> Iterator[Path]:
+    """For a folder built in place (a trainer's output folder, with its checkpoints): check it
+    (``check_writable_output``), take its writer lock (``exclusive``) and mark it ours, for the duration of the block."""
+    with exclusive(path) as path:
+        check_writable_output(path, known=known)
+        yield mark_ours(path)
 
 
 def _marker_info() -> dict:
