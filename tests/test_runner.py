@@ -229,6 +229,21 @@ def test_cli_exit_codes_keep_going_and_only(tmp_path):
     bad = subprocess.run(base + ["--only", "09"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no notebook matches '09'" in bad.stderr
 
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    inside, release = fork.Event(), fork.Event()
+    other = fork.Process(target=_hold, args=(out / "summary.json", inside, release))
+    other.start()
+    try:
+        assert inside.wait(timeout=60)
+        busy = subprocess.run(base + ["--only", "01"], capture_output=True, text=True, timeout=120)
+    finally:
+        release.set()
+        other.join(timeout=60)
+    assert busy.returncode == 2 and "Traceback" not in busy.stderr, busy.stderr
+    assert busy.stderr.startswith(f"error: {out / 'summary.json'} is being written by another process (pid {other.pid})")
+
 
 @pytest.mark.slow
 def test_run_stage_exit_status_and_what_it_prints(tmp_path, capsys):
