@@ -95,7 +95,7 @@ def choose(driver: str | None, driver_cuda: tuple[int, int] | None = None, capab
            requirements: str | None = None, force_build: str | None = None,
            repo_root: Path = REPO_ROOT) -> TorchChoice:
     """Pick the pinned set and torch build for a driver (None: no NVIDIA driver answered)."""
-    cpu_torch = pinned(_read(repo_root / CPU_SET), "torch") or "?"
+    cpu_torch = pinned(read_text(repo_root / CPU_SET), "torch") or "?"
     if requirements is None:
         if not (driver or force_build):
             return TorchChoice(CPU_SET, "cpu", cpu_torch, None, [],
@@ -108,7 +108,7 @@ def choose(driver: str | None, driver_cuda: tuple[int, int] | None = None, capab
                            "warn", gpu.fix)
     if requirements != GPU_SET:
         return TorchChoice(requirements, "cpu", cpu_torch, None, [], f"{requirements}, as asked")
-    gpu_text = _read(repo_root / GPU_SET)
+    gpu_text = read_text(repo_root / GPU_SET)
 
     torch_version = pinned(gpu_text, "torch") or "?"
     vision_version = pinned(gpu_text, "torchvision")
@@ -164,7 +164,7 @@ def _float(text: str | None) -> float | None:
         return None
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
