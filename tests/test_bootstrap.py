@@ -27,6 +27,7 @@ case "$1" in
   -c)
     case "$2" in
       *version_info*) echo "${FAKE_PY_VERSION:-3.11.9}"; exit 0 ;;
+      *sys.prefix*) cd "$here/.." && pwd; exit 0 ;;
       *ensure_converter*) echo "[setup] GGUF converter: (fake)"; exit 0 ;;
       *"import torch"*) echo "torch (fake)"; exit 0 ;;
     esac ;;
@@ -55,8 +56,31 @@ case "$1" in
         exit 0 ;;
     esac ;;
 esac
-exec "$REAL_PYTHON" "$@"
+exec "$REAL_PYTHON" -S "$@"  # no site-packages: the fake environment has nothing installed
 """
+
+
+FAKE_CONDA = r"""#!/usr/bin/env bash
+# conda for the tests: env list / env create / run, environments under $FAKE_CONDA_ROOT/envs
+root=$FAKE_CONDA_ROOT
+case "$1" in
+  --version) echo "conda 25.1.0 (fake)" ;;
+  env)
+    case "$2" in
+      list) echo "base  $root"; for d in "$root"/envs/*; do [[ -d $d ]] && echo "$(basename "$d")  $d"; done ;;
+      create) mkdir -p "$root/envs/$4/bin" && cp "$FAKE_PYTHON_SOURCE" "$root/envs/$4/bin/python"
+              touch "$root/envs/$4/pip-ok"; echo "env create -n $4 -f $6" >>"$FAKE_LOG.conda" ;;
+    esac ;;
+  run) name=$4; shift 4
+       CONDA_PREFIX="$root/envs/$name" CONDA_DEFAULT_ENV=$name PATH="$root/envs/$name/bin:$PATH" exec "$@" ;;
+esac
+"""
+WSL_TOOLS = {
+    "uname": 'case "$1" in -r) echo 5.15.167.4-microsoft-standard-WSL2 ;; -m) echo x86_64 ;; *) echo Linux ;; esac\n',
+    # build tools are "installed"; no Linux NVIDIA driver package is
+    "dpkg-query": 'for a in "$@"; do [[ $a == nvidia-* || $a == "libnvidia-compute-*" || $a == "cuda-drivers*" ]] '
+                  '&& exit 1; done; echo "install ok installed"\n',
+}
 
 
 def fake_nvidia_smi(driver: str, cuda: str) -> str:
@@ -306,3 +330,28 @@ def test_the_choice_script_on_a_bare_interpreter(tmp_path):
     forced = subprocess.run([*run, "--pip-args"], env={**env, "TUTORIAL_TORCH_BUILD": "cu128"}, capture_output=True,
                             text=True, timeout=60)
     assert "torch==2.11.0+cu128" in forced.stdout.split()
+
+
+def test_setup_wsl2_cpu_builds_one_conda_env_with_the_same_installer(machine):
+    """WSL2 without a usable GPU: one conda env from environment.yml, filled by bootstrap.sh, used by make."""
+    m = machine(None)
+    for name, body in WSL_TOOLS.items():
+        _executable(m.bin / name, "#!/usr/bin/env bash\n" + body)
+    _executable(m.bin / "conda", FAKE_CONDA)
+    env = {**m.env, "WSL_DISTRO_NAME": "Ubuntu", "FAKE_CONDA_ROOT": str(m.root / "miniconda3"),
+           "FAKE_PYTHON_SOURCE": str(m.bin / "python3"), "CONDA_EXE": str(m.bin / "conda")}
+    done = subprocess.run(["bash", "env/setup_wsl2.sh", "--cpu"], cwd=m.repo, env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    prefix = m.root / "miniconda3" / "envs" / "gpt-oss"
+    assert (m.log.parent / "pip.log.conda").read_text() == f"env create -n gpt-oss -f {m.repo}/environment.yml\n"
+    assert _set_install(m.pip_calls()) == ["-q -r requirements-cpu.txt"]
+    assert len(list(prefix.glob(".installed-*"))) == 1 and not (m.repo / ".venv").exists()
+    assert f"installing requirements-cpu.txt into the conda environment at {prefix}" in done.stdout
+    assert "Preflight with the installed versions: scripts/check_env.py --preset smollm2-135m" in done.stdout
+    assert "conda activate gpt-oss" in done.stdout and "make check-env PRESET=smollm2-135m" in done.stdout
+    assert 'export HF_HOME="$HOME/.cache/huggingface"' in (m.root / ".bashrc").read_text()
+    again = subprocess.run(["bash", "env/setup_wsl2.sh", "--cpu"], cwd=m.repo, env=env, capture_output=True,
+                           text=True, timeout=180)
+    assert again.returncode == 0 and "is up to date (requirements-cpu.txt)" in again.stdout
+    assert len(_set_install(m.pip_calls())) == 1
