@@ -684,25 +684,32 @@ def _install_command(choice: torch_choice.TorchChoice | None, requirements: str)
     return f"`pip install -r {requirements}{' ' + extra if extra else ''}`"
 
 
-def _check_torch_choice(f: _Facts, p: Preset, choice: torch_choice.TorchChoice | None) -> Check | None:
+def _planned_torch(choice: torch_choice.TorchChoice | None, probes: Probes) -> str:
+    """The torch version setup installs here: the driver's build of the GPU set, else the CPU set's."""
+    if choice is not None:
+        return choice.torch
+    cpu_set = torch_choice.read_text(Path(probes.repo_root) / torch_choice.CPU_SET)
+    return torch_choice.pinned(cpu_set, "torch") or "of requirements-cpu.txt"
+
+
+def _check_torch_choice(f: _Facts, p: Preset, choice: torch_choice.TorchChoice | None,
+                        probes: Probes) -> Check | None:
     """Which torch build setup installs for this driver, and why (before the install as after it)."""
     if choice is None:
-        return None if p.needs_cuda else Check("torch for this driver", OK, "no NVIDIA driver: the CPU set "
-                                               "(requirements-cpu.txt) with torch built for the CPU")
+        return None if p.needs_cuda else Check(
+            "torch for this driver", OK,
+            f"no NVIDIA driver: the CPU set (requirements-cpu.txt) with torch {_planned_torch(None, probes)}")
     status = {"ok": OK, "warn": WARN, "fail": FAIL if p.needs_cuda else WARN}[choice.status]
     return Check("torch for this driver", status, choice.describe(), f"{choice.fix} ({SECTION['torch']})"
                  if choice.fix else "")
 
 
 def _check_torch(f: _Facts, p: Preset, choice: torch_choice.TorchChoice | None = None,
-                 nothing_installed: bool = False) -> Check:
+                 planned: str | None = None) -> Check:
+    """The installed torch against the GPU and the driver; ``planned``: nothing is installed yet, setup brings it."""
     pins = "requirements.txt" if p.needs_cuda else "requirements-cpu.txt"
     t = f.torch
-    if t is None and nothing_installed:
-        if choice and choice.requirements == pins:
-            planned = choice.torch
-        else:
-            planned = torch_choice.pinned(torch_choice.read_text(Path(REPO_ROOT) / pins), "torch") or f"that of {pins}"
+    if t is None and planned:
         return Check("PyTorch", WARN, f"not installed yet (setup installs torch {planned})",
                      f"`make setup` (or `bash env/setup_wsl2.sh` under WSL2) ({SECTION['conda']})")
     if t is None:
@@ -990,11 +997,11 @@ def run_checks(preset: str | None = None, probes: Probes | None = None) -> EnvRe
         _check_os(f, p),
         _check_wsl_driver(f, p, probes),
         _check_driver(f, p),
-        _check_torch_choice(f, p, choice),
+        _check_torch_choice(f, p, choice, probes),
         _check_gpu(f),
         _check_vram(f, p),
         _check_capability(f, p),
-        _check_torch(f, p, choice, nothing_installed),
+        _check_torch(f, p, choice, _planned_torch(choice, probes) if nothing_installed else None),
         pins,
         _check_python(probes.python_version),
         _check_disk(f, p, probes),
