@@ -1,8 +1,8 @@
 """Helpers for the gpt-oss fine-tuning tutorial.
 
 One module per stage, imported by the notebooks in ``notebooks/`` and by the command-line entry points in
-``scripts/``: presets (what to load), backends (how: Unsloth or transformers+peft), envcheck, harmony, data,
-sft, evaluate, rewards, grpo, export, runner, plots.
+``scripts/``: presets (what to load), backends (how: Unsloth or transformers+peft), envcheck and torch_choice (the
+preflight), harmony, data, sft, evaluate, rewards, grpo, export, runner, plots.
 """
 
 __version__ = "0.1.0"
