@@ -64,7 +64,7 @@ asked=()
 torch_args=()
 if [[ $req == requirements.txt ]]; then
   args_text=$("$PYTHON" "$choice_py" ${asked[@]+"${asked[@]}"} --pip-args) || die "$choice_py failed (above)"
-  [[ -z $args_text ]] || mapfile -t torch_args <<<"$args_text"
+  while IFS= read -r arg; do [[ -z $arg ]] || torch_args+=("$arg"); done <<<"$args_text"
 fi
 choice=$("$PYTHON" "$choice_py" ${asked[@]+"${asked[@]}"} | head -n 1 || true)
 
