@@ -45,15 +45,19 @@ too_old() { # major.minor.micro -> true when older than the floor
   ((major < MIN_MAJOR || (major == MIN_MAJOR && minor < MIN_MINOR)))
 }
 
-command -v "$PYTHON" >/dev/null 2>&1 || die "no '$PYTHON' found: install Python $MIN_MAJOR.$MIN_MINOR or newer (see below)"
+ways_to_python=(
+  "Pick one, then run 'make setup' again:"
+  "  conda:  conda env create -f environment.yml && conda activate $conda_env"
+  "  Ubuntu: sudo add-apt-repository ppa:deadsnakes/ppa && sudo apt install python3.11 python3.11-venv"
+  "          then: make setup PYTHON=python3.11"
+  "  uv:     uv python install 3.11, then: make setup PYTHON=\"\$(uv python find 3.11)\""
+)
+command -v "$PYTHON" >/dev/null 2>&1 || die "no '$PYTHON' found: the tutorial needs Python $MIN_MAJOR.$MIN_MINOR or newer." \
+  "${ways_to_python[@]}"
 version=$(python_version "$PYTHON") || die "'$PYTHON' does not run"
 if too_old "$version"; then
   die "$PYTHON is Python $version; the pinned sets need Python $MIN_MAJOR.$MIN_MINOR or newer (their TRL requires it)." \
-    "Pick one, then run 'make setup' again:" \
-    "  conda:  conda env create -f environment.yml && conda activate $conda_env" \
-    "  Ubuntu: sudo add-apt-repository ppa:deadsnakes/ppa && sudo apt install python3.11 python3.11-venv" \
-    "          then: make setup PYTHON=python3.11" \
-    "  uv:     uv python install 3.11, then: make setup PYTHON=\"\$(uv python find 3.11)\""
+    "${ways_to_python[@]}"
 fi
 
 # Which set, and which torch build of it (the driver decides; nvidia-smi is asked once per call, quickly).
