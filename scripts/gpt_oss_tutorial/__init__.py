@@ -1,8 +1,8 @@
 """Helpers for the gpt-oss fine-tuning tutorial: the plumbing behind the notebooks in ``notebooks/``.
 
-One module per stage (presets, backends, envcheck, harmony, data, sft, evaluate, rewards, grpo, export), the runner
-that executes the notebooks for the tests and the command-line tools, and small utilities: paths, atomic (safe
-output), figures, errors, plots.
+One module per stage (presets, backends, envcheck and torch_choice, harmony, data, sft, evaluate, rewards, grpo,
+export), the runner that executes the notebooks for the tests and the command-line tools, and small utilities:
+paths, atomic (safe output), figures, errors, plots.
 """
 
 __version__ = "0.1.0"

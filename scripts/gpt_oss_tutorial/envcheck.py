@@ -10,7 +10,8 @@ and whether the chosen one can run.
     render_table(report)      # rich table, terminal or Jupyter
     require(report)           # raises EnvironmentNotReady when the preset cannot run here
 
-Nothing heavy is imported here: torch is imported inside its probe, unsloth never.
+Standard library only at import time (torch, rich, psutil and packaging are imported inside the functions that
+use them), so ``python3 scripts/check_env.py`` runs on a bare Python before anything is installed.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
+from . import torch_choice
 from .presets import CPU_TUTORIAL, PRESETS, Preset, auto_preset_name, get_preset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +56,13 @@ NVIDIA_SMI_QUERY = (
 )
 HF_ENDPOINT = "https://huggingface.co"
 HUB_TIMEOUT_S = 3.0
-MIN_PYTHON = (3, 10)
+MIN_PYTHON = (3, 11)  # TRL 1.15 (GPU set) and 1.16 (CPU set) require Python >= 3.11
+FIX_PYTHON = (
+    "install Python 3.11 or newer, then run setup with it: conda (`conda env create -f environment.yml && conda "
+    "activate gpt-oss`); Ubuntu 22.04: deadsnakes (`sudo add-apt-repository ppa:deadsnakes/ppa && sudo apt install "
+    "python3.11 python3.11-venv`, then `make setup PYTHON=python3.11`); or uv (`uv python install 3.11`, then "
+    "`make setup PYTHON=$(uv python find 3.11)`)"
+)
 
 # Free disk where the Hugging Face cache lives, in GiB: (fail below, warn below). gpt-oss-20b: the 4-bit download is
 # ~13 GB, a merged 16-bit export ~42 GB more. gpt-oss-120b: ~65 GB download, ~235 GB merged in 16 bit.
@@ -208,9 +216,20 @@ def _memory() -> tuple | None:
     try:
         import psutil
     except ImportError:
-        return None
+        return _memory_from_proc()
     vm = psutil.virtual_memory()
     return (vm.total, vm.available, psutil.swap_memory().total)
+
+
+def _memory_from_proc(path: str = "/proc/meminfo") -> tuple | None:
+    """(ram_total, ram_available, swap_total) bytes from Linux's /proc/meminfo: the preflight runs before psutil."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in fh if ":" in line)}
+        return (kib["MemTotal"] * 1024, kib.get("MemAvailable", kib.get("MemFree", 0)) * 1024,
+                kib.get("SwapTotal", 0) * 1024)
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _hub_head(url: str, timeout: float = HUB_TIMEOUT_S) -> tuple[bool, str]:
@@ -483,9 +502,8 @@ def _check_python(version: tuple) -> Check:
         return Check(
             "Python",
             FAIL,
-            f"{v} (needs >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]})",
-            f"create the conda environment (Python 3.11): `conda env create -f environment.yml` "
-            f"({SECTION['conda']})",
+            f"{v} (needs >= {MIN_PYTHON[0]}.{MIN_PYTHON[1]}: the pinned sets' TRL requires it)",
+            f"{FIX_PYTHON} ({SECTION['conda']})",
         )
     return Check("Python", OK, v)
 
@@ -661,17 +679,44 @@ def _check_capability(f: _Facts, p: Preset) -> Check | None:
     return Check("Compute capability", OK, f"{cap}, bf16 supported")
 
 
-def _check_torch(f: _Facts, p: Preset) -> Check:
+def _install_command(choice: torch_choice.TorchChoice | None, requirements: str) -> str:
+    extra = " ".join(choice.pip_args) if choice and choice.requirements == requirements else ""
+    return f"`pip install -r {requirements}{' ' + extra if extra else ''}`"
+
+
+def _planned_torch(choice: torch_choice.TorchChoice | None, probes: Probes) -> str:
+    """The torch version setup installs here: the driver's build of the GPU set, else the CPU set's."""
+    if choice is not None:
+        return choice.torch
+    cpu_set = torch_choice.read_text(Path(probes.repo_root) / torch_choice.CPU_SET)
+    return torch_choice.pinned(cpu_set, "torch") or "of requirements-cpu.txt"
+
+
+def _check_torch_choice(f: _Facts, p: Preset, choice: torch_choice.TorchChoice | None,
+                        probes: Probes) -> Check | None:
+    """Which torch build setup installs for this driver, and why (before the install as after it)."""
+    if choice is None:
+        return None if p.needs_cuda else Check(
+            "torch for this driver", OK,
+            f"no NVIDIA driver: the CPU set (requirements-cpu.txt) with torch {_planned_torch(None, probes)}")
+    status = {"ok": OK, "warn": WARN, "fail": FAIL if p.needs_cuda else WARN}[choice.status]
+    return Check("torch for this driver", status, choice.describe(), f"{choice.fix} ({SECTION['torch']})"
+                 if choice.fix else "")
+
+
+def _check_torch(f: _Facts, p: Preset, choice: torch_choice.TorchChoice | None = None,
+                 planned: str | None = None) -> Check:
+    """The installed torch against the GPU and the driver; ``planned``: nothing is installed yet, setup brings it."""
     pins = "requirements.txt" if p.needs_cuda else "requirements-cpu.txt"
     t = f.torch
+    if t is None and planned:
+        return Check("PyTorch", WARN, f"not installed yet (setup installs torch {planned})",
+                     f"`make setup` (or `bash env/setup_wsl2.sh` under WSL2) ({SECTION['conda']})")
     if t is None:
-        return Check("PyTorch", FAIL, "not installed", f"`pip install -r {pins}` ({SECTION['conda']})")
+        return Check("PyTorch", FAIL, "not installed", f"{_install_command(choice, pins)} ({SECTION['conda']})")
     build = t.get("cuda")
     desc = f"{t.get('version')} ({'CUDA ' + build if build else 'CPU'} build)"
-    cuda_fix = (
-        "install the CUDA build: `pip install -r requirements.txt` (or `conda env update -f environment.yml "
-        f"--prune`) ({SECTION['torch']})"
-    )
+    cuda_fix = f"install the CUDA build: {_install_command(choice, 'requirements.txt')} ({SECTION['torch']})"
     if f.gpus and not build:
         status = FAIL if p.needs_cuda else WARN
         return Check("PyTorch", status, f"{desc}: cannot use the {f.gpu.name}", cuda_fix)
@@ -747,14 +792,14 @@ def _same_version(installed: str, pinned: str) -> bool:
         return installed == pinned
 
 
-def _check_pins(f: _Facts, p: Preset, probes: Probes) -> Check:
+def _check_pins(f: _Facts, p: Preset, probes: Probes,
+                choice: torch_choice.TorchChoice | None = None) -> tuple[Check, bool]:
+    """The installed versions against the pinned set; also whether nothing of the set is installed yet."""
     gpu_set = bool(f.gpus) or p.needs_cuda
     filename = "requirements.txt" if gpu_set else "requirements-cpu.txt"
     label = "GPU set" if gpu_set else "CPU set"
     path = Path(probes.repo_root) / filename
-    install = f"`pip install -r {filename}`" + (
-        " (or `conda env update -f environment.yml --prune`)" if gpu_set else ""
-    )
+    install = f"`make setup`, or {_install_command(choice, filename)}"
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -763,12 +808,15 @@ def _check_pins(f: _Facts, p: Preset, probes: Probes) -> Check:
             WARN,
             f"{filename} not found in {probes.repo_root}: cannot compare the {label}",
             f"update the repository (`git pull`): the pinned sets live at its root ({SECTION['pins']})",
-        )
+        ), False
     pins = parse_requirements(text)
     if not pins:
         return Check("Pinned versions", WARN, f"{filename} pins nothing (no name==version line)",
-                     f"update the repository (`git pull`) ({SECTION['pins']})")
+                     f"update the repository (`git pull`) ({SECTION['pins']})"), False
     installed = probes.package_versions(list(pins))
+    if not any(installed.get(name) for name in pins):
+        return Check("Pinned versions", WARN, f"{label} ({filename}): none of its {len(pins)} pins installed yet",
+                     f"`make setup` installs them ({SECTION['pins']})"), True
     diffs = []
     for name, want in pins.items():
         have = installed.get(name)
@@ -782,8 +830,8 @@ def _check_pins(f: _Facts, p: Preset, probes: Probes) -> Check:
             WARN,
             f"{label} ({filename}): {len(diffs)} of {len(pins)} differ: " + "; ".join(diffs),
             f"{install}: transformers/TRL/Unsloth must match each other ({SECTION['pins']})",
-        )
-    return Check("Pinned versions", OK, f"{label} ({filename}): all {len(pins)} pins match")
+        ), False
+    return Check("Pinned versions", OK, f"{label} ({filename}): all {len(pins)} pins match"), False
 
 
 def _nearest_existing(path: str, exists: Callable[[str], bool]) -> str:
@@ -926,6 +974,15 @@ def _fit(f: _Facts) -> tuple[dict[str, str], dict[str, str]]:
     return fits, unfit
 
 
+def _choose_torch(f: _Facts, probes: Probes) -> torch_choice.TorchChoice | None:
+    """The GPU set's torch build for the driver nvidia-smi reported; None without a driver."""
+    gpu = f.gpu
+    if gpu is None or f.smi_error or gpu.driver in ("", "?"):
+        return None
+    return torch_choice.choose(gpu.driver, torch_choice.parse_cuda(f.driver_cuda), gpu.capability,
+                               requirements=torch_choice.GPU_SET, repo_root=Path(probes.repo_root))
+
+
 def run_checks(preset: str | None = None, probes: Probes | None = None) -> EnvReport:
     """Probe the machine and judge it for ``preset`` (``None`` or ``"auto"``: the preset auto would pick)."""
     probes = probes or Probes.real()
@@ -933,16 +990,19 @@ def run_checks(preset: str | None = None, probes: Probes | None = None) -> EnvRe
     f = _gather(probes)
     recommended = auto_preset_name(f.vram_gib)
     p = get_preset(requested, cuda_vram_gb=f.vram_gib)
+    choice = _choose_torch(f, probes)
+    pins, nothing_installed = _check_pins(f, p, probes, choice)
 
     checks = [
         _check_os(f, p),
         _check_wsl_driver(f, p, probes),
         _check_driver(f, p),
+        _check_torch_choice(f, p, choice, probes),
         _check_gpu(f),
         _check_vram(f, p),
         _check_capability(f, p),
-        _check_torch(f, p),
-        _check_pins(f, p, probes),
+        _check_torch(f, p, choice, _planned_torch(choice, probes) if nothing_installed else None),
+        pins,
         _check_python(probes.python_version),
         _check_disk(f, p, probes),
         _check_cache_location(f, probes),
@@ -978,6 +1038,7 @@ def run_checks(preset: str | None = None, probes: Probes | None = None) -> EnvRe
         "gpu_count": len(f.gpus),
         "driver_cuda": f.driver_cuda,
         "torch": (f.torch or {}).get("version"),
+        "torch_choice": asdict(choice) if choice else None,
         "hf_hub_cache": f.hub_cache,
     }
     return EnvReport(
@@ -1055,6 +1116,26 @@ def print_report(report: EnvReport, *, console=None) -> None:
     render_verdict(report, console=console)
 
 
+def render_plain(report: EnvReport, width: int = 110) -> str:
+    """The report as plain text: what a bare Python prints before rich is installed."""
+    import textwrap
+
+    name_width = max(len(c.name) for c in report.checks)
+    indent = " " * (name_width + 8)
+    lines = [f"Environment check for preset {report.preset!r} (recommended here: {report.recommended_preset})", ""]
+    for c in report.checks:
+        head = f"{_STYLE[c.status][0]:<5} {c.name:<{name_width}}  "
+        lines += textwrap.wrap(c.value, width, initial_indent=head, subsequent_indent=indent) or [head]
+        if c.fix:
+            lines += textwrap.wrap(c.fix, width, initial_indent=indent + "fix: ", subsequent_indent=indent + "     ")
+    lines += ["", "Presets that fit this machine:"]
+    for name, why in report.fitting_presets.items():
+        star = " (recommended)" if name == report.recommended_preset else ""
+        lines.append(f"  + {name}{star}: {why}")
+    lines += [f"  - {name}: {why}" for name, why in report.unfit_presets.items()]
+    return "\n".join([*lines, report.message])
+
+
 def cli(preset: str | None = None, as_json: bool = False) -> int:
     """What ``scripts/check_env.py`` does: print the report (table or JSON); exit code 1 when the preset cannot run."""
     import json
@@ -1062,9 +1143,12 @@ def cli(preset: str | None = None, as_json: bool = False) -> int:
     report = run_checks(preset)
     if as_json:
         print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
-    else:
+        return 0 if report.preset_ok else 1
+    try:
         from rich.console import Console
-
+    except ImportError:  # the preflight before the install: standard library only
+        print(render_plain(report))
+    else:
         console = Console(width=None if sys.stdout.isatty() else 120)
         print_report(report, console=console)
     return 0 if report.preset_ok else 1
