@@ -10,10 +10,11 @@
 # into micro-batches, which follows your GPU's memory (below: why that learns the same thing). Checkpoints are written
 # as it goes: an interrupted run continues with `RESUME = True` (or `--resume`).
 #
-# What it costs: the CPU tutorial about 6-11 s per step on 2 cores (the default 120 steps: 15-20 minutes). On an
-# H200 with a random-weight stand-in of gpt-oss-20b, 1024-token rows: 1.23 s/step at 8 × 2 (15.5 GiB reserved),
-# 2.21 s/step at 4 × 4 (14.4 GiB), 10.1 s/step at the blog's 1 × 16 (13.9 GiB), measured with the benchmark of an
-# earlier version of this trainer (docs/benchmarks.md). 16 GB and 24 GB cards: not measured.
+# What it costs: the CPU tutorial (smollm2-135m, 4 rows a step) about 6.4 s per step on 2 cores, so its 120 steps
+# take about 13 minutes. gpt-oss-20b through this trainer: not measured yet. An earlier training loop of ours on an
+# H200 (random weights of the 20B, 1024-token rows, docs/benchmarks.md) took 1.23 s/step at 8 × 2 (15.5 GiB
+# reserved), 2.21 s/step at 4 × 4 (14.4 GiB) and 10.1 s/step at the blog's 1 × 16 (13.9 GiB). 16 GB and 24 GB
+# cards: not measured.
 #
 # > 中文摘要：用 TRL 的 SFTConfig 与 SFTTrainer（GPU 上为 Unsloth 版本）训练 LoRA：参数写在单元格里；按显存选择 micro-batch × 梯度累积（每步始终 16 行，与博客学到的相同），按长度分组减少填充；显示进度条、损失曲线、耗时、tokens/s 与峰值内存，支持断点续训，失败时不覆盖上一次的结果。
 
