@@ -180,7 +180,7 @@ pd.Series({
 # small models have never seen the Harmony markers.
 
 # %%
-figures.record("03_sft", preset=preset.name, backend=loaded.backend, steps=summary["steps"],
+figures.record("03_sft", run=run.message, preset=preset.name, backend=loaded.backend, steps=summary["steps"],
                batch=f"{preset.batch_size}x{preset.grad_accum}", first_loss=summary["first_loss"],
                last_loss=summary["last_loss"], wall_seconds=summary["wall_seconds"],
                tokens_per_second=summary["tokens_per_second"], memory=summary["memory"],
