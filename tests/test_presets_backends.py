@@ -114,3 +114,91 @@ def test_blog_figures_from_the_20b_shapes():
     preset = presets.get_preset("gpt-oss-20b")
     assert backends.lora_parameters_for_config(config, preset, attention_only=True) == 3_981_312  # the blog
     assert backends.lora_parameters_for_config(config, preset) == 92_454_912  # measured with Unsloth on an H100
+
+
+@pytest.mark.parametrize("vram, expected", [(8.0, (4, 4)), (15.7, (4, 4)), (19.9, (4, 4)), (20.0, (8, 2)),
+                                            (23.6, (8, 2)), (39.9, (8, 2)), (40.0, (16, 1)), (139.8, (16, 1))])
+def test_gpt_oss_micro_batch_follows_gpu_memory_keeping_16_rows(vram, expected):
+    assert presets.batch_for_vram(vram) == expected
+    chosen = presets.get_preset("gpt-oss-20b", cuda_vram_gb=vram)
+    assert (chosen.batch_size, chosen.grad_accum) == expected
+    assert chosen.batch_size * chosen.grad_accum == 16  # the blog's rows per optimizer step
+    assert (chosen.learning_rate, chosen.max_steps, chosen.lr_scheduler) == (2e-4, 60, "linear")
+
+
+def test_batch_overrides_win_and_cpu_presets_keep_theirs():
+    assert (presets.get_preset("gpt-oss-20b", cuda_vram_gb=80, batch_size=2).grad_accum) == 8  # still 16 rows
+    pinned = presets.get_preset("gpt-oss-20b", cuda_vram_gb=80, batch_size=1, grad_accum=16)
+    assert (pinned.batch_size, pinned.grad_accum) == (1, 16)
+    assert presets.get_preset("gpt-oss-20b", cuda_vram_gb=0).batch_size == 1  # no GPU: the registry's (blog) value
+    for name in ("tiny-gpt-oss", "smollm2-135m"):
+        assert presets.get_preset(name, cuda_vram_gb=80) == presets.PRESETS[name]
+
+
+def test_a_4bit_weight_is_counted_by_its_real_elements():
+    """bitsandbytes' Params4bit stores two 4-bit values per uint8: numel is half; quant_state.shape is the real one."""
+    import torch
+
+    class FakeParams4bit(torch.nn.Parameter):
+        pass
+
+    class QuantState:
+        shape = torch.Size([64, 32])
+
+    model = torch.nn.Module()
+    packed = FakeParams4bit(torch.zeros(64 * 32 // 2, 1, dtype=torch.uint8), requires_grad=False)
+    packed.quant_state = QuantState()
+    model.register_parameter("packed", packed)
+    model.lora = torch.nn.Linear(32, 4, bias=False)  # 128 trainable
+    report = backends.parameter_report(model)
+    assert report["total"] == 64 * 32 + 128 and report["trainable"] == 128
+    assert report["percent"] == pytest.approx(100 * 128 / (2048 + 128))
+
+
+def test_predicted_lora_count_ignores_the_loaded_layout(tiny_trained):
+    """The prediction comes from the architecture's shapes, so Unsloth's 4-bit expert layout cannot hide them."""
+    import types
+
+    loaded, _ = tiny_trained
+    measured = loaded.report["after_lora"]["parameters"]["trainable"]
+    bare = types.SimpleNamespace(config=loaded.model.config)  # no modules at all: only the config
+    assert backends.expected_lora_parameters(bare, loaded.preset) == measured
+    assert backends.expected_lora_parameters(bare, loaded.preset, r=16) == 2 * measured
+
+
+def test_backends_imports_unsloth_before_trl_transformers_peft(tmp_path):
+    """With CUDA and Unsloth present, importing gpt_oss_tutorial.backends imports Unsloth, and nothing the package
+    imports before it has loaded trl, transformers or peft (a fake Unsloth records what was loaded)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "unsloth").mkdir()
+    (tmp_path / "unsloth" / "__init__.py").write_text(
+        "import sys\nLOADED_BEFORE = sorted(n for n in ('trl', 'transformers', 'peft') if n in sys.modules)\n")
+    code = ("import sys, torch; torch.cuda.is_available = lambda: True\n"
+            "from gpt_oss_tutorial import backends, presets, sft, data\n"
+            "import unsloth; print('result', backends.UNSLOTH_NOT_IMPORTED, unsloth.LOADED_BEFORE)\n")
+    env = {**__import__("os").environ, "PYTHONPATH": f"{tmp_path}:{backends.__file__.rsplit('/', 2)[0]}"}
+    env.pop("GPT_OSS_TUTORIAL_BACKEND", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "result None []" in done.stdout
+    env["GPT_OSS_TUTORIAL_BACKEND"] = "transformers+peft"  # the benchmark's (c): Unsloth must stay out
+    done = subprocess.run([sys.executable, "-c", code.replace("import unsloth; ", "")
+                           .replace("unsloth.LOADED_BEFORE", "'unsloth' in sys.modules")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert "asks for the transformers+peft backend False" in done.stdout, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stem", ["01_load_and_lora", "03_sft"])
+def test_notebook_imports_backends_before_anything_else(stem):
+    """The first import of the first code cell after the parameters is gpt_oss_tutorial.backends (Unsloth first)."""
+    import ast
+
+    from gpt_oss_tutorial.paths import REPO_ROOT
+
+    nb = json.loads((REPO_ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    first = ast.parse("".join(code[1]["source"])).body[0]
+    assert isinstance(first, ast.ImportFrom) and first.module == "gpt_oss_tutorial"
+    assert [a.name for a in first.names] == ["backends"]

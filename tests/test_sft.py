@@ -1,4 +1,6 @@
-"""SFT: learning happens, the prompt carries no loss, an interrupted run resumes exactly, the adapter reloads."""
+"""SFT: learning happens, the prompt carries no loss, an interrupted run resumes exactly (from the newest complete
+checkpoint), a finished run is not trained again, a failing run keeps the previous results, bad arguments and foreign
+folders are refused, length grouping keeps padding low, and the adapter reloads."""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpt_oss_tutorial import backends, data, presets, sft
+from gpt_oss_tutorial import backends, data, errors, presets, sft
 from gpt_oss_tutorial.paths import REPO_ROOT
 
 
@@ -48,8 +50,9 @@ def test_cpu_trainer_loss_equals_trls_fused_loss(tiny_rows, tmp_path):
     loaded = backends.load(preset)
     prepared = data.prepare(loaded.tokenizer, data.LoadResult(rows=tiny_rows.rows[:4], source="t"), max_length=384,
                             progress=False)
-    trainer = sft.build_trainer(loaded, prepared.dataset, tmp_path, max_steps=1, progress=False)
-    assert type(trainer).__name__ == "CPUSFTTrainer" and isinstance(trainer, SFTTrainer)
+    args = sft.sft_config(preset, tmp_path, max_steps=1, progress=False)
+    trainer = sft.build_trainer(loaded, prepared.dataset, args)
+    assert type(trainer).__name__ == "CPULossSFTTrainer" and isinstance(trainer, SFTTrainer)
     batch = _batch(loaded, tiny_rows.rows[:4], 384)
     tokens = int((batch["labels"][:, 1:] != -100).sum())
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train; TRL scales the MoE aux loss by it
@@ -97,7 +100,7 @@ def test_adapter_reload_reproduces_the_trained_logits(tiny_trained, tiny_rows):
 
 def _train_cmd(out: Path, *extra: str) -> list[str]:
     return [sys.executable, str(REPO_ROOT / "scripts" / "train_sft.py"), "--preset", "tiny-gpt-oss", "--offline",
-            "--max-steps", "8", "--save-steps", "2", "--output-dir", str(out), "--no-progress", *extra]
+            "--max-steps", "8", "--save-steps", "2", "--output-dir", str(out), *extra]
 
 
 def _env(tmp_path):
@@ -109,29 +112,171 @@ def _losses(out: Path) -> list[tuple[int, float]]:
     return [(h["step"], h["loss"]) for h in log if "loss" in h]
 
 
-def test_killed_run_resumes_to_the_same_losses(tmp_path):
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and its children (the notebook's kernel runs in a session of its own)."""
+    import psutil
+
+    parent = psutil.Process(pid)
+    for child in parent.children(recursive=True):
+        child.kill()
+    parent.kill()
+
+
+def test_killed_run_resumes_from_the_newest_complete_checkpoint_to_the_same_losses(tmp_path):
     env = _env(tmp_path)
     straight = tmp_path / "straight"
-    subprocess.run(_train_cmd(straight), env=env, check=True, capture_output=True, timeout=600)
+    subprocess.run(_train_cmd(straight), env=env, check=True, capture_output=True, timeout=900)
+    summary = json.loads((straight / "log.json").read_text())
+    # the notebook's SFTConfig is the one sft.sft_config (the benchmark's) builds for the same preset
+    preset = presets.get_preset("tiny-gpt-oss", max_steps=8, save_steps=2)
+    assert summary["config"] == sft.config_summary(sft.sft_config(preset, tmp_path / "x", use_cpu=True))
 
     resumed = tmp_path / "resumed"
-    proc = subprocess.Popen(_train_cmd(resumed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    deadline = time.time() + 600
-    while time.time() < deadline and not (resumed / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
+    proc = subprocess.Popen(_train_cmd(resumed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    running = resumed / sft.RUNNING_DIR
+    deadline = time.time() + 900
+    while time.time() < deadline and not (running / "checkpoint-4" / "trainer_state.json").exists():
         assert proc.poll() is None, "training ended before it could be interrupted"
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # a real interruption: no clean shutdown
+    _kill_tree(proc.pid)  # a real interruption: no clean shutdown
     proc.wait()
     assert not (resumed / "adapter").exists()  # nothing half-written was left as a finished adapter
+    newest = max(running.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    (newest / "trainer_state.json").write_text("")  # cut by a full disk: must not count as complete
 
-    done = subprocess.run(_train_cmd(resumed, "--resume"), env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(_train_cmd(resumed, "--resume"), env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((resumed / "log.json").read_text())["summary"]
-    assert summary["resumed_from"] and summary["resumed_from"].rstrip("/").split("-")[-1] in {"4", "6"}
+    fallback = int(summary["resumed_from"].rstrip("/").split("-")[-1])
+    assert fallback < int(newest.name.split("-")[1]) and fallback >= 2
     a, b = _losses(straight), _losses(resumed)
     assert [s for s, _ in a] == [s for s, _ in b] == list(range(1, 9))
     assert [round(x, 4) for _, x in a] == [round(x, 4) for _, x in b]
+    assert (resumed / "checkpoints" / "checkpoint-8").is_dir() and not running.exists()
+
+
+def test_bad_arguments_are_refused_up_front(tmp_path):
+    for flag, value in (("--max-steps", "0"), ("--max-steps", "-5"), ("--batch-size", "0"), ("--grad-accum", "-1"),
+                        ("--learning-rate", "0"), ("--learning-rate", "nan"), ("--learning-rate", "3"),
+                        ("--save-steps", "0")):
+        cmd = _train_cmd(tmp_path / "bad")
+        if flag in cmd:
+            cmd[cmd.index(flag) + 1] = value
+        else:
+            cmd += [flag, value]
+        done = subprocess.run(cmd, env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and flag in done.stderr, (flag, value, done.stderr[-500:])
+    assert not (tmp_path / "bad").exists()
+    for bad in ({"max_steps": 0}, {"batch_size": -1}, {"learning_rate": 0.0}, {"learning_rate": float("inf")},
+                {"grad_accum": 1.5}, {"save_steps": True}):
+        with pytest.raises(errors.TutorialError, match=next(iter(bad)).upper()):
+            sft.check_training_parameters(**bad)
+    sft.check_training_parameters(max_steps=3, batch_size=2, grad_accum=8, learning_rate=2e-4, save_steps=None)
+
+
+def test_a_folder_we_did_not_write_is_refused_and_kept(tmp_path):
+    foreign = tmp_path / "thesis"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    done = subprocess.run(_train_cmd(foreign), env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert str(foreign) in done.stderr and "--output-dir" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    with pytest.raises(errors.OutputError, match="is a file"):
+        sft.claim_output_dir(foreign / "notes.txt")
+    assert sft.claim_output_dir(tmp_path / "new") == tmp_path / "new"
+    assert (tmp_path / "new" / sft.MARKER).is_file()
+    (tmp_path / "new" / "log.json").write_text("{}")
+    sft.claim_output_dir(tmp_path / "new")  # ours: accepted again
+
+
+def _fake_checkpoint(folder: Path, step: int, *, state: str | None = None, weights: bool = True) -> Path:
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    (path / "trainer_state.json").write_text(json.dumps({"global_step": step}) if state is None else state)
+    if weights:
+        (path / "adapter_model.safetensors").write_bytes(b"x" * 16)
+    return path
+
+
+def test_a_checkpoint_is_complete_only_with_a_parsable_state_and_weights(tmp_path, capsys):
+    folder = tmp_path / "checkpoints"
+    good = _fake_checkpoint(folder, 2)
+    _fake_checkpoint(folder, 4, weights=False)
+    _fake_checkpoint(folder, 6, state="")
+    _fake_checkpoint(folder, 8, state='{"global_step": 8')
+    assert sft.checkpoint_problem(good) is None
+    assert "weights" in sft.checkpoint_problem(folder / "checkpoint-4")
+    assert "does not parse" in sft.checkpoint_problem(folder / "checkpoint-6")
+    assert sft.newest_complete_checkpoint(folder, remove_incomplete=False) == good
+    said = capsys.readouterr().out
+    assert all(f"checkpoint-{n} is incomplete" in said for n in (4, 6, 8))
+    assert sft.newest_complete_checkpoint(folder) == good
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint-2"]  # the incomplete ones are removed
+
+
+def test_finished_run_is_not_trained_again_and_a_failing_run_keeps_the_previous_results(tiny_rows, tmp_path, capsys):
+    from transformers import TrainerCallback
+
+    preset = presets.get_preset("tiny-gpt-oss", max_steps=2, save_steps=1, max_seq_length=256)
+    loaded = backends.load(preset)
+    prepared = data.prepare(loaded.tokenizer, data.LoadResult(rows=tiny_rows.rows[:8], source="t"), max_length=256,
+                            progress=False)
+    first = sft.train(loaded, prepared.dataset, tmp_path, progress=False)
+    assert first.steps == 2 and [s for s, _ in first.losses] == [1, 2]
+    files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    capsys.readouterr()
+    again = sft.train(loaded, prepared.dataset, tmp_path, resume=True, progress=False)
+    assert "already finished" in capsys.readouterr().out
+    assert again.finished_before and again.steps == 2 and again.losses == first.losses  # no extra logged step
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == files
+
+    class Boom(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        sft.train(loaded, prepared.dataset, tmp_path, max_steps=3, progress=False, callbacks=[Boom()])
+    still = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and sft.RUNNING_DIR not in p.parts}
+    assert still == files  # adapter, log.json and checkpoints of the good run: untouched and current
+
+
+def test_length_grouping_keeps_steps_whole_and_padding_low(tiny_trained):
+    """The batches the trainer itself forms from rows of 256-2048 tokens: 16 rows a step, < 10% padding, widths a
+    multiple of 64 (few shapes)."""
+    import random
+
+    from datasets import Dataset
+
+    loaded, _ = tiny_trained
+    rng = random.Random(0)
+    lengths = [rng.randint(256, 2048) for _ in range(16 * 12)]
+    rows = [{"input_ids": [5] * n, "labels": [-100] * 10 + [5] * (n - 10), "length": n, "junk": "x"}
+            for n in lengths]
+    preset = presets.get_preset("tiny-gpt-oss", batch_size=8, grad_accum=2, max_steps=12)
+    args = sft.sft_config(preset, "/nonexistent-never-written", progress=False)
+    trainer = sft.build_trainer(dataclasses_replace(loaded, preset=preset), Dataset.from_list(rows), args)
+    batches = list(trainer.get_train_dataloader())
+    assert len(batches) == 24 and all(b["input_ids"].shape[0] == 8 for b in batches)
+    widths = [b["input_ids"].shape[1] for b in batches]
+    assert all(w % 64 == 0 for w in widths)
+    real = sum(int(b["attention_mask"].sum()) for b in batches)
+    padded = sum(b["input_ids"].numel() for b in batches)
+    assert 1 - real / padded < 0.10, 1 - real / padded
+    steps = [sorted(int(n) for b in batches[i:i + 2] for n in b["attention_mask"].sum(1)) for i in range(0, 24, 2)]
+    assert sorted(n for s in steps for n in s) == sorted(lengths)  # every row once
+    spans = [s[-1] - s[0] for s in steps]
+    assert max(spans) < 300  # a step's rows have similar lengths...
+    assert steps != sorted(steps)  # ...and the steps do not run from short to long
+    plain = [lengths[i:i + 8] for i in range(0, len(lengths), 8)]
+    assert 1 - real / padded < 1 - sum(lengths) / sum(64 * -(-max(p) // 64) * 8 for p in plain)
+
+
+def dataclasses_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
 
 
 def test_accelerate_launch_one_process(tmp_path):

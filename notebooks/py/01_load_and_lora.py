@@ -5,42 +5,69 @@
 # # 01 · Load gpt-oss-20b in 4-bit and attach LoRA
 #
 # The first step of the blog: load the model, attach small LoRA adapters (r=8, alpha=16, on q/k/v/o/gate/up/down) and
-# see what that costs. On a CUDA GPU this is `unsloth/gpt-oss-20b` in 4-bit through Unsloth; without one, the same
-# calls run the CPU tutorial's model through transformers + peft. We then ask one question at the three reasoning
-# efforts (streamed, stopping on `<|return|>`), and record the model's answer to the blog's prompt *before* training,
-# for notebook 04.
+# see what that costs. On a CUDA GPU this is `unsloth/gpt-oss-20b` in 4-bit through Unsloth's `FastLanguageModel`;
+# without one, the same steps run the CPU tutorial's model through transformers + peft. Both calls stand in the cells
+# below with their arguments: change `r=` there and the run changes. We then ask one question at the three reasoning
+# efforts, and record the model's answer to the blog's prompt *before* training, for notebook 04.
 #
-# > 中文摘要：加载模型（GPU 上用 Unsloth 4-bit 加载 gpt-oss-20b，CPU 上用 transformers+peft 加载教学模型），挂上 LoRA，实测可训练参数量与内存，并演示 low/medium/high 三档推理强度，保存训练前的回答供第 04 本对比。
+# What it costs: on the CPU tutorial about a minute (not measured separately). On an H200 with a random-weight
+# stand-in of gpt-oss-20b: importing Unsloth ~30 s, the 4-bit load ~16 s, 12.9 GiB GPU memory after the load.
+# 16 GB and 24 GB cards: not measured.
+#
+# > 中文摘要：加载模型（GPU 上用 Unsloth 4-bit 加载 gpt-oss-20b，CPU 上用 transformers+peft 加载教学模型），挂上 LoRA（调用与参数都写在单元格里），实测可训练参数量与内存，并演示 low/medium/high 三档推理强度，保存训练前的回答供第 04 本对比。
 
 # %% tags=["parameters"]
 PRESET = "auto"        # auto | gpt-oss-20b | gpt-oss-120b | tiny-gpt-oss | smollm2-135m
-SMOKE = False          # True: the tiny configuration the tests run
 MAX_NEW_TOKENS = None  # None: the preset's generation length
 DEMO_QUESTION = "A train leaves at 9:40 and arrives at 13:15. How many minutes is the trip?"
 
 # %%
+from gpt_oss_tutorial import backends  # first: on a CUDA GPU this imports Unsloth before trl, transformers and peft
+
 import time
 
 import pandas as pd
 
-from gpt_oss_tutorial import atomic, backends, evaluate, figures, harmony, paths, presets
+from gpt_oss_tutorial import atomic, evaluate, figures, harmony, paths, presets
 
-preset = presets.get_preset(PRESET, max_new_tokens=MAX_NEW_TOKENS or (24 if SMOKE else None))
-print(f"preset: {preset.name} - {preset.description}")
+preset = presets.get_preset(PRESET, max_new_tokens=MAX_NEW_TOKENS)
+backend = backends.backend_name(preset)  # "unsloth" on a CUDA GPU, "transformers+peft" elsewhere
+source = backends.model_source(preset)   # the hub id, or the local folder of an offline preset
+print(f"preset: {preset.name} - {preset.description}\nbackend: {backend}\nmodel: {source}")
 
 # %% [markdown]
 # ## Load the model
 #
-# `backends.pick` chooses **Unsloth** when a CUDA GPU is present (its `FastLanguageModel.from_pretrained(...,
-# load_in_4bit=True)`, the blog's call) and **transformers + peft** otherwise (`AutoModelForCausalLM.from_pretrained`
-# with bf16 weights; gpt-oss needs `attn_implementation="eager"` there). Both give back a model and its tokenizer.
+# On a GPU, the blog's call: Unsloth's `FastLanguageModel.from_pretrained` with 4-bit weights (`dtype=None` picks
+# bf16 where the GPU supports it). Elsewhere transformers' `AutoModelForCausalLM.from_pretrained` with bf16 weights;
+# gpt-oss needs `attn_implementation="eager"` there (its attention sinks), and the hub checkpoint's MXFP4 experts are
+# de-quantized to bf16 (the OpenAI cookbook's route). Both give back a model and its tokenizer.
 
 # %%
-backend = backends.pick(preset)
-print("backend:", backend.name)
-
 start = time.perf_counter()
-model, tokenizer = backend.from_pretrained(preset)
+if backend == backends.UNSLOTH:
+    from unsloth import FastLanguageModel
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=source,
+        max_seq_length=preset.max_seq_length,
+        load_in_4bit=preset.load_in_4bit,
+        dtype=None,
+    )
+else:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Mxfp4Config
+
+    from_hub_gpt_oss = preset.is_gpt_oss and not preset.offline
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForCausalLM.from_pretrained(
+        source,
+        dtype=torch.bfloat16,
+        attn_implementation="eager" if preset.is_gpt_oss else None,
+        quantization_config=Mxfp4Config(dequantize=True) if from_hub_gpt_oss else None,
+        device_map="auto" if from_hub_gpt_oss else None,
+        use_safetensors=True,
+    )
 load_seconds = time.perf_counter() - start
 memory_after_load = backends.memory_report()
 base_parameters = backends.parameter_report(model)
@@ -49,21 +76,57 @@ print(f"loaded in {load_seconds:.1f} s; {base_parameters['total']:,} parameters"
 # %% [markdown]
 # ## Attach LoRA
 #
-# `get_peft_model` freezes the base weights and adds two small matrices (rank r) beside each targeted projection.
-# On gpt-oss the MLP is a bank of *fused* experts (3-D parameters, not `nn.Linear`): Unsloth maps `gate_proj`,
-# `up_proj` and `down_proj` onto `mlp.experts.gate_up_proj` / `down_proj` itself; with peft we name those parameters
-# in `target_parameters`. We also predict the count from the module shapes alone — r·(in+out) per linear layer and
-# r·E·(in+out) per expert tensor — and check that the library agrees.
+# `get_peft_model` freezes the base weights and adds two small matrices of rank `r` beside each targeted projection;
+# `lora_alpha / r` scales what they add. On gpt-oss the MLP is a bank of *fused* experts (3-D parameters, not
+# `nn.Linear`): Unsloth maps `gate_proj`, `up_proj` and `down_proj` onto `mlp.experts.gate_up_proj` / `down_proj`
+# itself; with peft we name those parameters in `target_parameters`. The CPU tutorial's model also trains the
+# embedding rows of the Harmony markers we added to its vocabulary (`trainable_token_indices`).
 
 # %%
-expected_trainable = backends.expected_lora_parameters(model, preset)
-model = backend.get_peft_model(model, tokenizer, preset)
+if backend == backends.UNSLOTH:
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=preset.lora_r,
+        lora_alpha=preset.lora_alpha,
+        target_modules=list(preset.lora_targets),
+        lora_dropout=0,
+        bias="none",
+        use_gradient_checkpointing="unsloth",
+        random_state=preset.seed,
+    )
+else:
+    from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
+
+    set_seed(preset.seed)  # LoRA's A matrices start random: same seed, same run
+    attention = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    lora_config = LoraConfig(
+        r=preset.lora_r,
+        lora_alpha=preset.lora_alpha,
+        target_modules=attention if preset.is_gpt_oss else list(preset.lora_targets),
+        target_parameters=list(presets.GPT_OSS_EXPERT_PARAMETERS) if preset.is_gpt_oss else None,
+        trainable_token_indices=(
+            {"embed_tokens": backends.harmony_token_ids(tokenizer)} if preset.train_new_tokens else None),
+        lora_dropout=0.0,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora_config)
+    backends.patch_trainable_tokens_bias(model)  # plumbing: lets TRL's loss read the wrapped lm_head's bias
 memory_after_lora = backends.memory_report()
 lora_parameters = backends.parameter_report(model)
 
+# %% [markdown]
+# We also predict the count from the shapes alone — r·(in+out) per linear layer and r·E·(in+out) per expert tensor,
+# using the `r` the model now has — and check that the library agrees. 4-bit weights are counted unpacked (the
+# storage holds two values per byte).
+
+# %%
+lora_r = model.peft_config["default"].r
+expected_trainable = backends.expected_lora_parameters(model, preset, r=lora_r)
 pd.DataFrame([
     {"what": "trainable parameters (measured)", "value": f"{lora_parameters['trainable']:,}"},
-    {"what": "of which LoRA, predicted from shapes", "value": f"{expected_trainable:,}"},
+    {"what": f"of which LoRA, predicted from shapes (r={lora_r})", "value": f"{expected_trainable:,}"},
     {"what": "total parameters", "value": f"{lora_parameters['total']:,}"},
     {"what": "share trained", "value": f"{lora_parameters['percent']:.3f} %"},
     {"what": "memory after load", "value": backends.format_memory(memory_after_load)},
@@ -88,9 +151,8 @@ pd.DataFrame([
 ]).set_index("LoRA r=8 on")
 
 # %% [markdown]
-# On the smollm2-135m CPU preset the measured count is a little above the prediction: it also trains the embedding rows
-# of the seven Harmony markers we added to its vocabulary (peft `trainable_token_indices`), so the model can learn
-# what `<|channel|>` or `<|return|>` mean.
+# On the smollm2-135m CPU preset the measured count is a little above the prediction: the embedding rows of the seven
+# Harmony markers are trained too, so the model can learn what `<|channel|>` or `<|return|>` mean.
 #
 # ## Reasoning effort: low, medium, high
 #
@@ -99,7 +161,10 @@ pd.DataFrame([
 # Before fine-tuning, the small CPU models do not know the Harmony format at all: that is what notebook 03 teaches.
 
 # %%
-backend.for_inference(model)
+if backend == backends.UNSLOTH:
+    FastLanguageModel.for_inference(model)  # Unsloth's faster generation path
+else:
+    model.eval()
 effort_runs = []
 for effort in harmony.REASONING_EFFORTS:
     messages = [{"role": "system", "content": "reasoning language: English"}, {"role": "user", "content": DEMO_QUESTION}]
@@ -132,7 +197,7 @@ print("\nvalid Harmony:", blog_parsed.valid, blog_parsed.errors)
 
 # %%
 figures.record(
-    "01_load_and_lora", preset=preset.name, backend=backend.name, load_seconds=round(load_seconds, 1),
+    "01_load_and_lora", preset=preset.name, backend=backend, load_seconds=round(load_seconds, 1),
     trainable_parameters=lora_parameters["trainable"], total_parameters=lora_parameters["total"],
     trainable_percent=round(lora_parameters["percent"], 4), expected_lora_parameters=expected_trainable,
     gpt_oss_20b_attention_only=attention_only, gpt_oss_20b_with_experts=with_experts,

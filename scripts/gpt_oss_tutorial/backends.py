@@ -7,11 +7,15 @@ Both backends expose the two calls the tutorial teaches, with the names of the l
     model = backend.get_peft_model(model, tokenizer, preset)
 
 ``backends.load(preset)`` does all three and reports trainable/total parameters and memory.
-Unsloth is imported only when a CUDA GPU is present: on a CPU its import fails in several different ways.
+Importing this module on a CUDA machine with Unsloth installed imports Unsloth first: it patches trl, transformers
+and peft and must come before them (a notebook's first import cell imports this module). Without CUDA Unsloth is
+never imported: on a CPU its import fails in several different ways.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,30 @@ from .presets import GPT_OSS_EXPERT_PARAMETERS, Preset
 
 UNSLOTH = "unsloth"
 PEFT = "transformers+peft"
+BACKEND_ENV = "GPT_OSS_TUTORIAL_BACKEND"
+PATCHED_BY_UNSLOTH = ("trl", "transformers", "peft")
+
+
+def import_unsloth_first() -> str | None:
+    """Import Unsloth when it will be used (CUDA present, Unsloth installed, the peft backend not requested).
+
+    Returns why it was not imported (None when it was). An import error is kept, not raised, so that notebook 00 can
+    still report the environment; the Unsloth backend raises it when it is used.
+    """
+    if os.environ.get(BACKEND_ENV) in (PEFT, "peft"):
+        return f"{BACKEND_ENV} asks for the {PEFT} backend"
+    if importlib.util.find_spec("unsloth") is None:
+        return "unsloth is not installed"
+    if not has_cuda():
+        return "no CUDA GPU"
+    late = [name for name in PATCHED_BY_UNSLOTH if name in sys.modules]
+    if late:  # Unsloth still works, but cannot speed up what was imported before it
+        print(f"warning: {', '.join(late)} imported before Unsloth: import gpt_oss_tutorial.backends first")
+    try:
+        import unsloth  # noqa: F401
+    except Exception as exc:  # reported by notebook 00, raised again by UnslothBackend
+        return f"import unsloth failed: {type(exc).__name__}: {exc}"
+    return None
 
 
 # --------------------------------------------------------------------------- hardware
@@ -81,9 +109,22 @@ def load_tokenizer(preset: Preset):
 
 
 # --------------------------------------------------------------------------- reports
+def parameter_count(param) -> int:
+    """Elements of the weight a parameter stands for: a bitsandbytes 4-bit weight stores two values per byte, so its
+    ``numel`` is half the real count; its ``quant_state.shape`` is the unpacked shape."""
+    shape = getattr(getattr(param, "quant_state", None), "shape", None)
+    if shape is not None:
+        count = 1
+        for size in shape:
+            count *= int(size)
+        return count
+    return param.numel()
+
+
 def parameter_report(model) -> dict:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    """Trainable and total parameters (4-bit weights counted unpacked) and the share trained, in percent."""
+    trainable = sum(parameter_count(p) for p in model.parameters() if p.requires_grad)
+    total = sum(parameter_count(p) for p in model.parameters())
     return {"trainable": trainable, "total": total, "percent": 100.0 * trainable / max(total, 1)}
 
 
@@ -117,9 +158,22 @@ def harmony_token_ids(tokenizer) -> list[int]:
     return [tokenizer.convert_tokens_to_ids(t) for t in harmony.SPECIAL_TOKENS]
 
 
-def expected_lora_parameters(model, preset: Preset, *, attention_only: bool = False) -> int:
-    """Trainable LoRA parameters predicted from the module shapes alone: r*(in+out) per nn.Linear target and
-    r*E*(in+out) per fused expert tensor of shape (E, in, out). Independent of peft, so tests can check peft."""
+def expected_lora_parameters(model, preset: Preset, *, attention_only: bool = False, r: int | None = None) -> int:
+    """LoRA parameters predicted from shapes alone, independent of peft and Unsloth (so the tests can check them).
+
+    r*(in+out) per nn.Linear target and r*E*(in+out) per fused expert tensor of shape (E, in, out). For gpt-oss the
+    shapes are those of the reference architecture built from the model's config: Unsloth's 4-bit model stores its
+    experts in another layout, and counting those modules would miss them.
+    """
+    from dataclasses import replace
+
+    preset = replace(preset, lora_r=r) if r is not None else preset
+    if preset.is_gpt_oss:
+        return lora_parameters_for_config(model.config, preset, attention_only=attention_only)
+    return _lora_parameters_from_modules(model, preset, attention_only=attention_only)
+
+
+def _lora_parameters_from_modules(model, preset: Preset, *, attention_only: bool = False) -> int:
     import torch
 
     r = preset.lora_r
@@ -141,12 +195,17 @@ def expected_lora_parameters(model, preset: Preset, *, attention_only: bool = Fa
 def lora_parameters_for_config(config, preset: Preset, *, attention_only: bool = False) -> int:
     """LoRA parameters for an architecture from its config alone (built on the meta device: no memory, no
     download). Used to compare with the blog's figure for the real 20B without loading it."""
+    import copy
+
     import torch
     from transformers import AutoModelForCausalLM
 
+    config = copy.deepcopy(config)
+    if hasattr(config, "quantization_config"):  # the shapes of the unquantized reference model
+        del config.quantization_config
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    return expected_lora_parameters(model, preset, attention_only=attention_only)
+    return _lora_parameters_from_modules(model, preset, attention_only=attention_only)
 
 
 def gpt_oss_20b_config():
@@ -240,7 +299,7 @@ class UnslothBackend(Backend):
     name = UNSLOTH
 
     def _fast(self):
-        import unsloth  # noqa: F401  (must be imported before transformers/trl/peft are used on GPU)
+        import unsloth  # noqa: F401  (import_unsloth_first has normally imported it already)
         from unsloth import FastLanguageModel
 
         return FastLanguageModel
@@ -320,3 +379,6 @@ def load_adapter(preset: Preset, adapter_dir: str | Path, *, backend: str | None
     model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     patch_trainable_tokens_bias(model)
     return Loaded(model=model, tokenizer=tokenizer, backend=chosen.name, preset=preset)
+
+
+UNSLOTH_NOT_IMPORTED = import_unsloth_first()  # None when Unsloth was imported (first); otherwise why not

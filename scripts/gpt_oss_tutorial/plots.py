@@ -4,6 +4,7 @@
 * ``line_plot({"label": (xs, ys), ...}, path)`` -- curves against a common x axis.
 * ``bar_chart({"label": value, ...}, path)`` or ``bar_chart({"group": {"label": value}}, path)`` -- plain or grouped
   bars.
+* ``loss_curve(log_history, path)`` -- SFT: the training loss per logged optimizer step.
 * ``reward_curves(log_history, path)`` -- GRPO: the mean reward per step (TRL's ``reward``) and each component
   (``rewards/<func>/mean``), read from ``trainer.state.log_history``.
 """
@@ -85,6 +86,13 @@ def bar_chart(values: Mapping[str, float] | Mapping[str, Mapping[str, float]], p
     ax.set_xticks(range(len(labels)), labels, rotation=20 if max(map(len, labels), default=0) > 10 else 0)
     ax.axhline(0, color="black", linewidth=0.6)
     return _finish(fig, ax, path, title=title, xlabel="", ylabel=ylabel, legend=grouped)
+
+
+def loss_curve(log_history: list[dict], path: str | os.PathLike | None = None, *, title: str = "SFT training loss"):
+    """The training loss per logged optimizer step (TRL's ``loss`` entries of ``trainer.state.log_history``)."""
+    points = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
+    return line_plot({"loss": ([s for s, _ in points], [v for _, v in points])}, path, title=title,
+                     xlabel="optimizer step", ylabel="loss (assistant tokens)", figsize=(7, 3.5))
 
 
 def reward_series(log_history: list[dict]) -> dict[str, list[tuple[int, float]]]:

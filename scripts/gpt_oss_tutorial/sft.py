@@ -1,41 +1,243 @@
-"""The SFT stage: TRL's SFTTrainer (Unsloth's patched one on GPU) on the prepared Harmony tokens.
+"""Plumbing of the SFT stage (notebook 03 shows the SFTConfig and SFTTrainer calls themselves).
 
-The defaults for gpt-oss-20b are the blog's (batch 1 x grad-accum 16, 60 steps, lr 2e-4, warmup 5, adamw_8bit,
-weight decay 0.01, linear schedule, seed 3407). Checkpoints every ``save_steps``; ``resume=True`` continues from the
-last one with the same data order, optimizer and scheduler state, so the logged losses match an uninterrupted run.
-The adapter is saved atomically: a temporary folder renamed into place once it is complete.
+- Output folders: a folder is used only when it is empty or carries this project's marker file; a fresh run trains
+  into ``checkpoints.running/`` and replaces ``checkpoints/``, ``adapter/`` and ``log.json`` only once it has
+  finished, so a failing run leaves the previous results current.
+- Checkpoints: complete only when ``trainer_state.json`` parses and the weights exist; resuming falls back to the
+  newest complete one and says so; a finished run is reported finished instead of being trained again.
+- Length grouping: each optimizer step takes rows of similar length (steps in random order), each micro-batch is
+  padded to a multiple of ``pad_to_multiple_of`` tokens (few shapes: Unsloth compiles once per shape).
 """
 from __future__ import annotations
 
 import json
+import math
+import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import atomic, backends
 from .data import collate
+from .errors import CheckpointError, OutputError, TutorialError
 from .presets import Preset
 
 ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
+RUNNING_DIR = "checkpoints.running"  # the checkpoints of a run that has not finished yet
+LOG_FILE = "log.json"
+MARKER = ".gpt-oss-tutorial"  # "this folder was written by the tutorial": only such folders are ever replaced
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
 
 
-def sft_config(preset: Preset, output_dir: str | Path, *, max_steps: int | None = None, use_cpu: bool | None = None,
-               progress: bool = True):
-    """SFTConfig from the preset (one place for every training knob)."""
+# --------------------------------------------------------------------------- parameters and output folders
+def check_training_parameters(*, max_steps=None, batch_size=None, grad_accum=None, learning_rate=None,
+                              save_steps=None) -> None:
+    """Raise a ``TutorialError`` naming the first bad value (None means: the preset's, not checked here)."""
+    for name, value in (("MAX_STEPS", max_steps), ("BATCH_SIZE", batch_size), ("GRAD_ACCUM", grad_accum),
+                        ("SAVE_STEPS", save_steps)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise TutorialError(f"{name} = {value!r}: give a whole number of at least 1 (or None for the preset's)")
+    if learning_rate is not None:
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) \
+                or not math.isfinite(learning_rate) or not 0 < learning_rate < 1:
+            raise TutorialError(f"LEARNING_RATE = {learning_rate!r}: give a number between 0 and 1, e.g. 2e-4 "
+                                "(or None for the preset's)")
+
+
+def claim_output_dir(output_dir: str | Path, *, flag: str = "OUTPUT_DIR (--output-dir)") -> Path:
+    """Create ``output_dir`` or accept it when it is empty or ours (marker file); refuse anything else."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise OutputError(f"{output_dir} is a file, not a folder: choose another folder with {flag}")
+    if output_dir.is_dir() and not (output_dir / MARKER).exists() and any(output_dir.iterdir()):
+        raise OutputError(f"{output_dir} already holds files that this tutorial did not write (no {MARKER} marker): "
+                          f"nothing there is touched; choose an empty or new folder with {flag}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    marker = output_dir / MARKER
+    if not marker.exists():
+        atomic.write_text(marker, "Written by the gpt-oss tutorial (notebook 03): its runs may replace what is here.\n")
+    return output_dir
+
+
+# --------------------------------------------------------------------------- checkpoints
+def checkpoint_problem(path: str | Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (None when it is complete)."""
+    path = Path(path)
+    state = path / "trainer_state.json"
+    if not state.is_file():
+        return "no trainer_state.json (the run stopped while saving it)"
+    try:
+        parsed = json.loads(state.read_text(encoding="utf-8"))
+        int(parsed["global_step"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return "trainer_state.json is damaged (it does not parse)"
+    if not any((path / name).is_file() and (path / name).stat().st_size > 0 for name in WEIGHT_FILES):
+        return "no weights (adapter_model.safetensors missing or empty)"
+    return None
+
+
+def checkpoint_step(path: str | Path) -> int:
+    return int(json.loads((Path(path) / "trainer_state.json").read_text(encoding="utf-8"))["global_step"])
+
+
+def newest_complete_checkpoint(folder: str | Path, *, remove_incomplete: bool = True) -> Path | None:
+    """The newest complete ``checkpoint-N`` under ``folder``; incomplete newer ones are reported (and removed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in found:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        action = "removing it" if remove_incomplete else "skipping it"
+        print(f"checkpoint {path.name} is incomplete: {problem}; {action} and trying the one before")
+        if remove_incomplete:
+            shutil.rmtree(path, ignore_errors=True)
+    return None
+
+
+@dataclass
+class Run:
+    """Where a training run writes its checkpoints and what it resumes from."""
+    output_dir: Path
+    max_steps: int
+    checkpoints_dir: Path  # the trainer's output_dir
+    resume_from: str | None = None
+    resumed_step: int = 0
+    finished: bool = False  # the newest checkpoint is already at max_steps: nothing to train
+    message: str = ""
+    tokens_before: int = 0  # tokens of earlier sessions, so tokens/s counts this session only
+
+
+def start_run(output_dir: str | Path, *, max_steps: int, resume: bool) -> Run:
+    """Claim the output folder and decide where this run trains and what it resumes from (printed)."""
+    output_dir = claim_output_dir(output_dir)
+    running, done = output_dir / RUNNING_DIR, output_dir / CHECKPOINTS_DIR
+    run = Run(output_dir=output_dir, max_steps=max_steps, checkpoints_dir=running)
+    if not resume:
+        if running.exists():
+            print(f"a fresh run: removing the checkpoints of an unfinished earlier run ({running.name}/); "
+                  "RESUME = True (--resume) would have continued it")
+            shutil.rmtree(running)
+        run.message = "fresh run from step 0" + (
+            f" (the previous results in {output_dir} stay until this run finishes)" if done.exists() else "")
+        print(run.message)
+        return run
+    checkpoint = newest_complete_checkpoint(running) or newest_complete_checkpoint(done, remove_incomplete=False)
+    if checkpoint is None:
+        run.message = f"RESUME: no complete checkpoint in {output_dir}; starting from step 0"
+        print(run.message)
+        return run
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    run.resume_from, run.resumed_step = str(checkpoint), int(state["global_step"])
+    run.tokens_before = int(state.get("num_input_tokens_seen") or 0)
+    run.finished = run.resumed_step >= max_steps
+    if run.finished:
+        run.message = (f"RESUME: the run in {output_dir} already finished ({checkpoint.name}, step "
+                       f"{run.resumed_step} of {max_steps}); nothing to train. Raise MAX_STEPS to train further.")
+    else:
+        run.message = f"RESUME: continuing from {checkpoint.name} (step {run.resumed_step} of {max_steps})"
+    print(run.message)
+    return run
+
+
+# --------------------------------------------------------------------------- data order and batches
+class LengthGroupedSteps:
+    """A sampler: every optimizer step takes ``rows_per_step`` rows of similar length, the steps come in random
+    order (seeded per epoch), and the rows of a step form its micro-batches in order (little padding)."""
+
+    def __init__(self, lengths: list[int], rows_per_step: int, seed: int):
+        self.lengths, self.rows_per_step, self.seed, self.epoch = list(lengths), rows_per_step, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], i))
+        steps = [order[i:i + self.rows_per_step] for i in range(0, len(order), self.rows_per_step)]
+        last = steps.pop() if steps and len(steps[-1]) < self.rows_per_step else None
+        random.Random(self.seed + self.epoch).shuffle(steps)
+        if last:  # a short step goes last, so every other step stays aligned with the gradient accumulation
+            steps.append(last)
+        return iter([i for step in steps for i in step])
+
+
+def with_length_grouping(trainer_class, *, cpu_loss: bool = False):
+    """``trainer_class`` (TRL's SFTTrainer) whose training order is ``LengthGroupedSteps`` over the dataset's
+    ``length`` column; with ``cpu_loss`` the loss is the model's own cross-entropy (see ``cpu_loss_note``)."""
+    from transformers import Trainer
+
+    class LengthGroupedSFTTrainer(trainer_class):
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            if "length" not in getattr(dataset, "column_names", ()):
+                return super()._get_train_sampler(*([train_dataset] if train_dataset is not None else []))
+            rows = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return LengthGroupedSteps(dataset["length"], rows, seed)
+
+        if cpu_loss:
+            def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+                return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+
+    LengthGroupedSFTTrainer.__name__ = LengthGroupedSFTTrainer.__qualname__ = (
+        "CPULossSFTTrainer" if cpu_loss else "LengthGroupedSFTTrainer")
+    return LengthGroupedSFTTrainer
+
+
+def collator(pad_token_id: int, pad_to_multiple_of: int = 1):
+    """``data.collate`` (right padding, labels -100 on padding), widths rounded up to ``pad_to_multiple_of``."""
+    import torch
+
+    base = collate(pad_token_id)
+
+    def fn(features: list[dict]) -> dict:
+        batch = base([{"input_ids": f["input_ids"], "labels": f["labels"]} for f in features])
+        width = batch["input_ids"].shape[1]
+        extra = -width % max(pad_to_multiple_of, 1)
+        if extra:
+            pad = torch.nn.functional.pad
+            batch = {"input_ids": pad(batch["input_ids"], (0, extra), value=pad_token_id),
+                     "labels": pad(batch["labels"], (0, extra), value=-100),
+                     "attention_mask": pad(batch["attention_mask"], (0, extra), value=0)}
+        return batch
+
+    return fn
+
+
+def training_columns(dataset):
+    """The prepared dataset with just what the trainer reads: ``input_ids``, ``labels`` and ``length``."""
+    keep = ["input_ids", "labels", "length"]
+    if "length" not in dataset.column_names:
+        dataset = dataset.map(lambda row: {"length": len(row["input_ids"])})
+    return dataset.remove_columns([c for c in dataset.column_names if c not in keep])
+
+
+# --------------------------------------------------------------------------- the trainer (benchmark and tests)
+def sft_config(preset: Preset, checkpoints_dir: str | Path, *, max_steps: int | None = None,
+               use_cpu: bool | None = None, progress: bool = True):
+    """The SFTConfig notebook 03 writes out, for the benchmark and the tests (a test compares the two)."""
     import torch
     from trl import SFTConfig
 
     use_cpu = (not backends.has_cuda()) if use_cpu is None else use_cpu
     bf16 = (not use_cpu) and torch.cuda.is_bf16_supported()
-    kwargs = dict(
-        output_dir=str(Path(output_dir) / CHECKPOINTS_DIR),
+    return SFTConfig(
+        output_dir=str(checkpoints_dir),
         per_device_train_batch_size=preset.batch_size,
         gradient_accumulation_steps=preset.grad_accum,
         max_steps=max_steps or preset.max_steps,
         learning_rate=preset.learning_rate,
         warmup_steps=preset.warmup_steps,
-        optim=preset.optim if not use_cpu else "adamw_torch",  # bitsandbytes' 8-bit Adam needs CUDA
+        optim="adamw_torch" if use_cpu else preset.optim,
         weight_decay=preset.weight_decay,
         lr_scheduler_type=preset.lr_scheduler,
         seed=preset.seed,
@@ -44,20 +246,35 @@ def sft_config(preset: Preset, output_dir: str | Path, *, max_steps: int | None 
         save_strategy="steps",
         save_steps=preset.save_steps,
         save_total_limit=2,
-        report_to="none",
         max_length=preset.max_seq_length,
         bf16=bf16,
         fp16=(not use_cpu) and not bf16,
         use_cpu=use_cpu,
-        dataset_kwargs={"skip_prepare_dataset": True},  # data.prepare already tokenized and masked
+        dataset_kwargs={"skip_prepare_dataset": True},
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
+        report_to="none",
         disable_tqdm=not progress,
         dataloader_num_workers=0,
     )
-    return SFTConfig(**kwargs)
 
 
+def build_trainer(loaded: backends.Loaded, train_dataset, args, *, callbacks=None):
+    """The trainer notebook 03 builds: TRL's SFTTrainer, length-grouped steps, padded widths, CPU loss on CPU."""
+    from trl import SFTTrainer
+
+    trainer_class = with_length_grouping(SFTTrainer, cpu_loss=args.use_cpu)
+    return trainer_class(
+        model=loaded.model,
+        args=args,
+        train_dataset=training_columns(train_dataset),
+        processing_class=loaded.tokenizer,
+        data_collator=collator(loaded.tokenizer.pad_token_id, loaded.preset.pad_to_multiple_of),
+        callbacks=callbacks,
+    )
+
+
+# --------------------------------------------------------------------------- finishing a run
 @dataclass
 class TrainResult:
     adapter_dir: Path
@@ -68,6 +285,7 @@ class TrainResult:
     tokens_per_second: float
     memory: dict
     resumed_from: str | None = None
+    finished_before: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -85,107 +303,86 @@ class TrainResult:
             "tokens_per_second": round(self.tokens_per_second, 1),
             "memory": self.memory,
             "resumed_from": self.resumed_from,
+            "finished_before": self.finished_before,
             "adapter_dir": str(self.adapter_dir),
         }
 
 
-def last_checkpoint(output_dir: str | Path) -> str | None:
-    """The newest COMPLETE checkpoint. A run killed while saving leaves a folder without trainer_state.json
-    (written last): such partial folders are removed, so resuming never reads half a checkpoint."""
-    import shutil
-
-    folder = Path(output_dir) / CHECKPOINTS_DIR
-    if not folder.is_dir():
-        return None
-    found = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for path in found:
-        if (path / "trainer_state.json").exists():
-            return str(path)
-        print(f"removing incomplete checkpoint {path} (the run was interrupted while saving it)")
-        shutil.rmtree(path, ignore_errors=True)
-    return None
-
-
-def build_trainer(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
-                  progress: bool = True, callbacks=None):
-    """TRL's SFTTrainer on the prepared (already tokenized and masked) dataset."""
-    args = sft_config(loaded.preset, output_dir, max_steps=max_steps, progress=progress)
-    keep = ["input_ids", "labels"]
-    dataset = train_dataset.remove_columns([c for c in train_dataset.column_names if c not in keep])
-    return _trainer_class(use_cpu=args.use_cpu)(
-        model=loaded.model,
-        args=args,
-        train_dataset=dataset,
-        processing_class=loaded.tokenizer,
-        data_collator=collate(loaded.tokenizer.pad_token_id),
-        callbacks=callbacks,
-    )
-
-
-def _trainer_class(*, use_cpu: bool):
-    """SFTTrainer; on CPU with the model's own cross-entropy instead of TRL's fused LM head.
-
-    TRL 1.16 computes the loss through a chunked "fused LM head" that never builds the full logits: on a GPU it scores
-    only the trained positions with Triton and saves memory. On a CPU it scores every position and recomputes the
-    chunks in the backward pass: measured on 2 cores with smollm2-135m (batch 4), 11.0 s/step against 6.4 s/step for
-    the plain loss (means of 6 steps), losses within 0.003 of each other. The plain loss is transformers' ``Trainer.compute_loss``: the
-    model's cross-entropy over the labels that are not -100, normalised by the tokens in the whole optimizer step."""
-    from transformers import Trainer
-    from trl import SFTTrainer
-
-    if not use_cpu:
-        return SFTTrainer
-
-    class CPUSFTTrainer(SFTTrainer):
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
-
-    return CPUSFTTrainer
-
-
-def train(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
-          resume: bool = False, progress: bool = True, callbacks=None, trainer=None) -> TrainResult:
-    """Train (``trainer`` from build_trainer, or a new one), then save the adapter atomically to
-    ``output_dir/adapter`` and the log to ``output_dir/log.json``."""
-    import torch
-
-    output_dir = Path(output_dir)
-    if not resume:  # a fresh run must not mix its checkpoints with an older run's
-        import shutil
-
-        shutil.rmtree(output_dir / CHECKPOINTS_DIR, ignore_errors=True)
-    if trainer is None:
-        trainer = build_trainer(loaded, train_dataset, output_dir, max_steps=max_steps, progress=progress,
-                                callbacks=callbacks)
-    checkpoint = last_checkpoint(output_dir) if resume else None
-    if resume and checkpoint is None:
-        print(f"--resume: no checkpoint under {output_dir / CHECKPOINTS_DIR}; starting from step 0")
-    tokens_before = 0  # tokens of earlier sessions, so tokens/s counts this session only
-    if checkpoint:
-        tokens_before = int(json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-                            .get("num_input_tokens_seen", 0) or 0)
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=checkpoint)
-    wall = time.perf_counter() - start
-    state = trainer.state
-    tokens = int(state.num_input_tokens_seen or 0) - tokens_before
+def _memory() -> dict:
     memory = backends.memory_report()
     if memory.get("device") == "cpu":
         import resource
 
         memory["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
-    adapter_dir = save_adapter(loaded.model, loaded.tokenizer, output_dir / ADAPTER_DIR)
+    return memory
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Put ``new`` at ``final``: the old folder is moved aside first and removed only after the rename."""
+    old = final.with_name(f".{final.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def finish_run(run: Run, trainer, *, seconds: float, config: dict | None = None) -> TrainResult:
+    """After ``trainer.train``: save the adapter atomically, write ``log.json``, then make this run's checkpoints
+    the current ones. For a run that had already finished, report it (the final checkpoint's weights when the run
+    stopped between its last step and this save)."""
+    output_dir = run.output_dir
+    log_path = output_dir / LOG_FILE
+    if run.finished and Path(run.resume_from).parent.name == CHECKPOINTS_DIR and log_path.is_file() \
+            and (output_dir / ADAPTER_DIR / "adapter_config.json").is_file():
+        saved = json.loads(log_path.read_text(encoding="utf-8"))
+        summary = saved["summary"]
+        return TrainResult(adapter_dir=output_dir / ADAPTER_DIR, log_history=saved["log_history"],
+                           steps=summary["steps"], wall_seconds=0.0, tokens_seen=0, tokens_per_second=0.0,
+                           memory=_memory(), resumed_from=run.resume_from, finished_before=True)
+    model = trainer.model
+    if run.finished:  # stopped after its last step, before the adapter was saved: take the final checkpoint
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(str(Path(run.resume_from) / "adapter_model.safetensors")))
+        state = json.loads((Path(run.resume_from) / "trainer_state.json").read_text(encoding="utf-8"))
+        log_history, steps, tokens = state["log_history"], int(state["global_step"]), 0
+    else:
+        log_history, steps = list(trainer.state.log_history), trainer.state.global_step
+        tokens = int(trainer.state.num_input_tokens_seen or 0) - run.tokens_before
     result = TrainResult(
-        adapter_dir=adapter_dir, log_history=list(state.log_history), steps=state.global_step, wall_seconds=wall,
-        tokens_seen=tokens, tokens_per_second=tokens / wall if wall else 0.0, memory=memory,
-        resumed_from=checkpoint,
-    )
-    atomic.write_json(output_dir / "log.json", {"summary": result.summary(), "log_history": result.log_history})
+        adapter_dir=output_dir / ADAPTER_DIR, log_history=log_history, steps=steps, wall_seconds=seconds,
+        tokens_seen=tokens, tokens_per_second=tokens / seconds if seconds else 0.0, memory=_memory(),
+        resumed_from=run.resume_from, finished_before=run.finished)
+    save_adapter(model, trainer.processing_class, result.adapter_dir)
+    atomic.write_json(log_path, {"summary": result.summary(), "config": config or {}, "log_history": log_history})
+    if run.checkpoints_dir.is_dir():
+        _replace_dir(run.checkpoints_dir, output_dir / CHECKPOINTS_DIR)
     return result
+
+
+def train(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
+          resume: bool = False, progress: bool = True, callbacks=None) -> TrainResult:
+    """Notebook 03's sequence in one call, for the tests and the benchmark: start, train, finish."""
+    max_steps = max_steps or loaded.preset.max_steps
+    run = start_run(output_dir, max_steps=max_steps, resume=resume)
+    args = sft_config(loaded.preset, run.checkpoints_dir, max_steps=max_steps, progress=progress)
+    trainer = build_trainer(loaded, train_dataset, args, callbacks=callbacks)
+    start = time.perf_counter()
+    if not run.finished:
+        trainer.train(resume_from_checkpoint=run.resume_from)
+    return finish_run(run, trainer, seconds=time.perf_counter() - start, config=config_summary(args))
+
+
+CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "learning_rate",
+                 "warmup_steps", "optim", "weight_decay", "lr_scheduler_type", "seed", "data_seed", "max_length",
+                 "save_steps", "bf16", "fp16", "use_cpu")
+
+
+def config_summary(args) -> dict:
+    """The training settings of an SFTConfig that decide what is learned (kept in log.json)."""
+    return {name: getattr(args, name) for name in CONFIG_FIELDS}
 
 
 def save_adapter(model, tokenizer, out: str | Path) -> Path:
@@ -195,45 +392,3 @@ def save_adapter(model, tokenizer, out: str | Path) -> Path:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
     return out
-
-
-
-
-def plot_loss(log_history: list[dict], path: str | Path, *, title: str = "SFT training loss"):
-    """The loss curve (per logged step), saved to ``path`` and returned as a matplotlib figure."""
-    import matplotlib.pyplot as plt
-
-    steps = [h["step"] for h in log_history if "loss" in h]
-    losses = [h["loss"] for h in log_history if "loss" in h]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.plot(steps, losses, marker="o" if len(steps) < 40 else None, linewidth=1.5)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (assistant tokens)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    return fig
-
-
-def run(preset: Preset, *, output_dir: str | Path | None = None, max_steps: int | None = None, resume: bool = False,
-        input_file: str | None = None, offline: bool | None = None, skip_invalid: bool = False,
-        progress: bool = True) -> TrainResult:
-    """Everything notebook 03 does, for the command line: load + LoRA, prepare the data, train, plot, save."""
-    from . import data
-    from .paths import stage_dir
-
-    output_dir = Path(output_dir) if output_dir else stage_dir("sft", preset.name)
-    loaded = backends.load(preset)
-    rows = data.load_rows("train", offline=offline, input_file=input_file, skip_invalid=skip_invalid)
-    prepared = data.prepare(loaded.tokenizer, rows, max_length=preset.max_seq_length, progress=progress)
-    print(f"data: {prepared.stats['rows_kept']} rows ({prepared.stats['source']}), "
-          f"dropped {prepared.stats['rows_dropped'] or 'none'}")
-    result = train(loaded, prepared.dataset, output_dir, max_steps=max_steps, resume=resume, progress=progress)
-    plot_loss(result.log_history, output_dir / "loss.png", title=f"SFT loss: {preset.name}")
-    result.extra.update(parameters=loaded.report.get("after_lora", {}).get("parameters"), data=prepared.stats)
-    return result
