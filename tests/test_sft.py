@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpt_oss_tutorial import backends, data, errors, presets, sft
+from gpt_oss_tutorial import atomic, backends, data, errors, presets, sft
 from gpt_oss_tutorial.paths import REPO_ROOT
 
 
@@ -185,7 +185,7 @@ def test_a_folder_we_did_not_write_is_refused_and_kept(tmp_path):
     with pytest.raises(errors.OutputError, match="is a file"):
         sft.claim_output_dir(foreign / "notes.txt")
     assert sft.claim_output_dir(tmp_path / "new") == tmp_path / "new"
-    assert (tmp_path / "new" / sft.MARKER).is_file()
+    assert atomic.is_ours(tmp_path / "new")
     (tmp_path / "new" / "log.json").write_text("{}")
     sft.claim_output_dir(tmp_path / "new")  # ours: accepted again
 

@@ -27,7 +27,6 @@ ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
 RUNNING_DIR = "checkpoints.running"  # the checkpoints of a run that has not finished yet
 LOG_FILE = "log.json"
-MARKER = ".gpt-oss-tutorial"  # "this folder was written by the tutorial": only such folders are ever replaced
 WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "model.safetensors.index.json")
 
 
@@ -46,19 +45,10 @@ def check_training_parameters(*, max_steps=None, batch_size=None, grad_accum=Non
                                 "(or None for the preset's)")
 
 
-def claim_output_dir(output_dir: str | Path, *, flag: str = "OUTPUT_DIR (--output-dir)") -> Path:
-    """Create ``output_dir`` or accept it when it is empty or ours (marker file); refuse anything else."""
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise OutputError(f"{output_dir} is a file, not a folder: choose another folder with {flag}")
-    if output_dir.is_dir() and not (output_dir / MARKER).exists() and any(output_dir.iterdir()):
-        raise OutputError(f"{output_dir} already holds files that this tutorial did not write (no {MARKER} marker): "
-                          f"nothing there is touched; choose an empty or new folder with {flag}")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    marker = output_dir / MARKER
-    if not marker.exists():
-        atomic.write_text(marker, "Written by the gpt-oss tutorial (notebook 03): its runs may replace what is here.\n")
-    return output_dir
+def claim_output_dir(output_dir: str | Path) -> Path:
+    """Create ``output_dir`` or accept it when it is empty or ours (``atomic``'s marker rule); refuse anything else."""
+    atomic.check_writable_output(output_dir, known=(ADAPTER_DIR, CHECKPOINTS_DIR, RUNNING_DIR, LOG_FILE, "loss.png"))
+    return atomic.mark_ours(output_dir)
 
 
 # --------------------------------------------------------------------------- checkpoints
