@@ -21,6 +21,7 @@ An existing copy of another revision is never replaced: the tool stops and says 
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -242,8 +243,13 @@ def place(cache: str | os.PathLike, rows: list[dict]) -> dict:
                           repo_id=HUB_ID, base_path=module.builder_kwargs["base_path"],
                           info=module.dataset_infos.get(CONFIG) if module.dataset_infos else None)
     builder.download_and_prepare()
-    return {"hub_snapshot": str(snapshot), "datasets_cache": builder.cache_dir, "revision": revision,
-            "rows": len(rows)}
+    written = {"hub_snapshot": str(snapshot), "datasets_cache": builder.cache_dir, "revision": revision,
+               "rows": len(rows)}
+    # Arrow's background threads must finish while Python is alive, or the interpreter may abort on exit
+    # ("terminate called without an active exception", apache/arrow#34314): drop the Arrow objects now.
+    del builder, module, table
+    gc.collect()
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
