@@ -148,7 +148,11 @@ data.stats_table(prepared.stats)
 pd.DataFrame([prepared.stats["token_length"]], index=["tokens per row"])
 
 # %%
-pd.Series(prepared.stats["rows_dropped"], dtype=int).rename("rows dropped").rename_axis("why").to_frame()
+dropped = prepared.stats["rows_dropped"]
+if dropped:
+    display(pd.Series(dropped, dtype=int).rename("rows dropped").rename_axis("why").to_frame())
+else:
+    print("no row dropped")
 
 # %% [markdown]
 # ## Bad input gets a clear message
