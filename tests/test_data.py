@@ -374,3 +374,12 @@ def test_prepare_script_validates_arguments_up_front(tmp_path, args, message):
     result = _cli(*[a.format(tmp=tmp_path) for a in args])
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_prepare_script_reports_a_utf16_file_without_traceback(tmp_path):
+    path = tmp_path / "utf16.jsonl"
+    path.write_bytes((json.dumps(GOOD) + "\n").encode("utf-16"))
+    result = _cli("--preset", "tiny-gpt-oss", "--dataset", str(path), "--out", str(tmp_path / "out"),
+                  env={"GPT_OSS_TUTORIAL_OUTPUTS": str(tmp_path / "outputs")})
+    assert result.returncode == 2 and "UTF-16 encoded; save it as UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
