@@ -383,3 +383,21 @@ def test_prepare_script_reports_a_utf16_file_without_traceback(tmp_path):
                   env={"GPT_OSS_TUTORIAL_OUTPUTS": str(tmp_path / "outputs")})
     assert result.returncode == 2 and "UTF-16 encoded; save it as UTF-8" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_parquet_files_are_loaded_and_checked_like_jsonl(tmp_path, tokenizer):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [hub_row(lang, user=f"Q {lang}?") for lang in ("French", "German")] + [hub_row("Italian", final="5")]
+    rows[2]["messages"][2]["content"] = "4"  # the flat final says 5: a contradiction
+    path = tmp_path / "mine.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    with pytest.raises(DataError, match=r"mine.parquet, row 3, field 'final'.*differs from the assistant's content"):
+        data.load_rows(dataset=path, tokenizer=tokenizer)
+    kept = data.load_rows(dataset=path, tokenizer=tokenizer, skip_invalid=True)
+    assert kept.dataset == str(path.resolve()) and [r["reasoning_language"] for r in kept.rows] == ["French", "German"]
+    damaged = tmp_path / "damaged.parquet"
+    damaged.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(DataError, match="damaged.parquet: not a readable Parquet file"):
+        data.load_rows(dataset=damaged)
