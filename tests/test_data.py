@@ -186,6 +186,12 @@ def test_empty_or_blank_file_is_refused(tmp_path, content):
         data.load_rows(dataset=path)
 
 
+def test_a_long_blank_start_is_not_an_empty_file(tmp_path):
+    path = tmp_path / "padded.jsonl"
+    path.write_text("\n" * 100_000 + json.dumps(GOOD) + "\n", encoding="utf-8")
+    assert len(data.load_rows(dataset=path).rows) == 1
+
+
 def test_all_rows_invalid_is_refused_even_with_skip_invalid(tmp_path):
     path = _write(tmp_path, [json.dumps({**GOOD, "final": ""})])
     with pytest.raises(DataError, match="no usable row"):

@@ -68,11 +68,13 @@ def check_input_file(path: str | Path) -> Path:
         raise DataError(f"{path}: file not found; check the path (a relative path starts from the folder you run in)")
     try:
         with path.open("rb") as f:
-            head = f.read(4096)
+            blank = True
+            while blank and (chunk := f.read(1 << 16)):  # chunks: a long blank start is not "empty"
+                blank = not chunk.strip()
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions "
                         f"(e.g. chmod u+r) or copy it somewhere readable") from None
-    if not head.strip():
+    if blank:
         raise DataError(f"{path}: the file is empty (or only whitespace); it must hold one row per line")
     return path
 
