@@ -80,7 +80,11 @@ def test_the_tool_writes_the_hub_layout(hf_home):
 
 def test_the_tool_is_deterministic_and_refuses_another_revision(tmp_path, hf_home):
     tool = _tool()
-    assert tool.make_rows(40) == tool.make_rows(40)
+    assert tool.make_rows(40) == tool.make_rows(40) == tool.make_rows(1000)[:40]
+    checker = data.RowChecker("fixture")
+    for index, row in enumerate(tool.make_rows(1000)):
+        checker.add(row, index + 1)
+    assert len(checker.rows) == 1000 and not checker.problems and not checker.duplicates  # --rows 1000 for a GPU run
     other = tmp_path / "cache"
     (other / "hub" / "datasets--HuggingFaceH4--Multilingual-Thinking" / "snapshots" / ("0" * 40)).mkdir(parents=True)
     with pytest.raises(SystemExit, match="not touching it"):

@@ -118,6 +118,8 @@ def make_rows(n: int = 40) -> list[dict]:
         topic, question, answer, other = TOPICS[(i // len(LANGS) + i) % len(TOPICS)]
         if other is not None and i % 4 == 3:  # about one row in six asks in another language
             question, answer = other[1], other[2]
+        if i >= 40:  # the combinations repeat every 40 rows: keep larger fixtures free of duplicate rows
+            question = f"{question} (question {i + 1})"
         first, second = ANALYSIS[language]
         analysis = first.format(t=topic[language]) + second.format(t=topic[language])
         if i in LONG_ANALYSIS_ROWS:
