@@ -1,43 +1,50 @@
 #!/usr/bin/env python
-"""Data stage headless, the same code as notebook 02: render Harmony, tokenize, mask the prompt, write + stats.
+"""The data stage from the command line: runs notebook 02 (render Harmony, tokenize, mask the prompt, save + stats).
 
-    python scripts/prepare_data.py --preset P [--input FILE.jsonl] [--offline] [--skip-invalid] --out DIR
+    python scripts/prepare_data.py [--preset P] [--dataset HUB_ID|FILE.jsonl|FILE.parquet|bundled] [--skip-invalid]
+                                   [--reasoning-effort low|medium|high] [--out DIR]
+
+Flags are notebook 02's parameters (PRESET, DATASET, SKIP_INVALID, REASONING_EFFORT, OUT_DIR). Exit status 0: done;
+2: a problem with the arguments or the data (the message names the file, row and field); 1: anything else.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from pathlib import Path
 
-from gpt_oss_tutorial import backends, data
-from gpt_oss_tutorial.presets import get_preset, preset_names
+from gpt_oss_tutorial import data, runner
+from gpt_oss_tutorial.errors import DataError
+from gpt_oss_tutorial.harmony import REASONING_EFFORTS
+from gpt_oss_tutorial.presets import preset_names
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="auto", choices=preset_names())
-    parser.add_argument("--input", dest="input_file", help="a JSONL file in the Multilingual-Thinking schema")
-    parser.add_argument("--offline", action="store_true", help="the bundled data, even if the hub is reachable")
+    parser.add_argument("--dataset", help="a hub id, a local .jsonl or .parquet file, or 'bundled' "
+                                          "(default: the preset's: the hub dataset for gpt-oss, 'bundled' on CPU)")
     parser.add_argument("--skip-invalid", action="store_true", help="drop invalid rows and report how many and why")
-    parser.add_argument("--reasoning-effort", default="medium", choices=["low", "medium", "high"])
-    parser.add_argument("--out", required=True, help="folder for the tokenized dataset and stats.json")
+    parser.add_argument("--reasoning-effort", default="medium", choices=REASONING_EFFORTS)
+    parser.add_argument("--out", help="folder for the tokenized dataset and stats.json "
+                                      "(default: outputs/data/<preset>/prepared, where notebook 03 reads it)")
     args = parser.parse_args(argv)
 
-    preset = get_preset(args.preset)
-    try:
-        rows = data.load_rows("train", offline=True if args.offline else None, input_file=args.input_file,
-                              skip_invalid=args.skip_invalid)
-    except data.DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    tokenizer = backends.load_tokenizer(preset)
-    prepared = data.prepare(tokenizer, rows, max_length=preset.max_seq_length)
-    data.save(prepared, args.out)
-    for problem in rows.problems:
-        print(f"skipped: {problem}", file=sys.stderr)
-    print(json.dumps(prepared.stats, indent=2, ensure_ascii=False))
-    print(f"wrote {args.out}")
-    return 0
+    dataset = None
+    if args.dataset is not None:
+        try:
+            dataset = data.resolve_dataset(args.dataset).name  # a file becomes an absolute path: the notebook
+        except DataError as exc:                              # runs in another folder
+            parser.error(f"--dataset: {exc}")
+    out = None
+    if args.out is not None:
+        out = Path(args.out).expanduser().resolve()
+        if out.exists() and not out.is_dir():
+            parser.error(f"--out {out}: a file is there, not a folder; choose another --out")
+    return runner.run_stage("02_data_harmony", {
+        "PRESET": args.preset, "DATASET": dataset, "SKIP_INVALID": args.skip_invalid,
+        "REASONING_EFFORT": args.reasoning_effort, "OUT_DIR": None if out is None else str(out),
+    })
 
 
 if __name__ == "__main__":

@@ -361,6 +361,29 @@ def test_parse_huge_input():
     assert isinstance(parsed, HarmonyParse) and not parsed.valid
 
 
+MB = 1_000_000
+
+
+@pytest.mark.parametrize("name, text", [
+    ("markers inside one message", "x<|message|>" * (MB // 12)),
+    ("stray markers in an analysis", "<|start|>assistant<|channel|>analysis<|message|>" + "x<|constrain|>" * (MB // 14)),
+    ("header text with markers", "x<|constrain|>" * (MB // 14)),
+    ("many starts", "<|start|>" * (MB // 9)),
+    ("many messages", "<|start|>assistant<|channel|>analysis<|message|>x<|end|>" * (MB // 60)),
+    ("a 1 MB analysis", "<|channel|>analysis<|message|>" + "x" * MB + "<|end|><|start|>assistant<|channel|>final"
+                         "<|message|>4<|return|>"),
+])
+def test_parse_stays_linear_on_1mb_inputs(name, text):
+    """A complexity guard, not a benchmark: these took 8-9 s at 1 MB (and 4x that at 2 MB) when the parser grew
+    strings with +=; linear parsing takes well under a second. The bound leaves room for a loaded machine."""
+    import time
+
+    start = time.perf_counter()
+    parsed = parse_harmony(text)
+    assert time.perf_counter() - start < 5, name
+    assert parsed.valid == (name == "a 1 MB analysis") and len(parsed.errors) < 20
+
+
 @FAST
 @given(thinking=_plain, answer=_plain, developer=_plain, user=_plain,
        effort=st.sampled_from(["low", "medium", "high"]))

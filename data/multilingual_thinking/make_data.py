@@ -1414,9 +1414,9 @@ def make_row(t: dict, p: dict, rl: str, ul: str, rng: random.Random, row_id: str
     user = render(rng.choice(t["q"][ul]), p, ul)
     analysis = render(t["a"][rl], p, rl)
     final = render(t["f"][ul], p, ul)
-    developer = f"reasoning language: {LANG_NAME[rl]}"
-    if rng.random() < 0.55:
-        developer += "\n\n" + rng.choice(DEV_EXTRAS)
+    # As on the hub: the instruction lives in the system message of `messages`; `developer` is only the persona.
+    developer = rng.choice(DEV_EXTRAS) if rng.random() < 0.55 else ""
+    system = f"reasoning language: {LANG_NAME[rl]}" + (f"\n\n{developer}" if developer else "")
     answer = str(p["ans"])
     return {
         "id": row_id,
@@ -1429,7 +1429,7 @@ def make_row(t: dict, p: dict, rl: str, ul: str, rng: random.Random, row_id: str
         "answer": answer,
         "category": t["category"],
         "messages": [
-            {"role": "system", "content": developer, "thinking": None},
+            {"role": "system", "content": system, "thinking": None},
             {"role": "user", "content": user, "thinking": None},
             {"role": "assistant", "content": final, "thinking": analysis},
         ],
@@ -1469,9 +1469,9 @@ def build_split(split, n_rows, reasoning_cycle, user_langs, rng, prefix, seen_qu
 def validate(rows: list[dict], split: str) -> int:
     n_checked = 0
     for row in rows:
-        for k in ["id", "reasoning_language", "developer", "user", "user_language", "analysis", "final", "answer", "category"]:
+        for k in ["id", "reasoning_language", "user", "user_language", "analysis", "final", "answer", "category"]:
             assert isinstance(row[k], str) and row[k].strip(), (k, row)
-        assert row["developer"].startswith(f"reasoning language: {row['reasoning_language']}")
+        assert isinstance(row["developer"], str) and "reasoning language" not in row["developer"]
         assert row["category"] in CATEGORIES
         assert row["user_language"] in ALL_LANGS
         blob = json.dumps(row, ensure_ascii=False)
@@ -1479,7 +1479,9 @@ def validate(rows: list[dict], split: str) -> int:
             assert marker not in blob, (marker, row["id"])
         msgs = row["messages"]
         assert [m["role"] for m in msgs] == ["system", "user", "assistant"]
-        assert msgs[0]["content"] == row["developer"] and msgs[1]["content"] == row["user"]
+        system = f"reasoning language: {row['reasoning_language']}"
+        assert msgs[0]["content"] == (f"{system}\n\n{row['developer']}" if row["developer"] else system)
+        assert msgs[1]["content"] == row["user"]
         assert msgs[2]["content"] == row["final"] and msgs[2]["thinking"] == row["analysis"]
         assert msgs[0]["thinking"] is None and msgs[1]["thinking"] is None
         # length of the chain of thought
@@ -1523,9 +1525,9 @@ A small dataset in the format of
 [HuggingFaceH4/Multilingual-Thinking](https://huggingface.co/datasets/HuggingFaceH4/Multilingual-Thinking),
 bundled with this repository so that the tutorial can fine-tune gpt-oss-20b to **reason in a requested
 language** without downloading anything. Each row asks a short maths or logic question; the
-developer (system) message says which language the chain of thought must be written in
-(`reasoning language: French`); the assistant thinks in that language and answers in the
-language of the user's question.
+system message of `messages` says which language the chain of thought must be written in
+(`reasoning language: French`, sometimes followed by a short persona, as on the hub); the assistant
+thinks in that language and answers in the language of the user's question.
 
 - `train.jsonl`: {len(train)} rows, reasoning in English, French, German, Spanish and Italian.
 - `eval.jsonl`: {len(evl)} held-out rows: the same five languages **plus Chinese, which never appears in
@@ -1558,14 +1560,14 @@ One JSON object per line (UTF-8).
 |---|---|---|
 | `id` | string | unique across both files (`train-0001`, `eval-0001`, ...) |
 | `reasoning_language` | string | English name of the language the chain of thought is written in |
-| `developer` | string | developer/system instruction; starts with `reasoning language: <Language>`, sometimes followed by a blank line and one extra short instruction in English |
+| `developer` | string | the persona only, as on the hub: one short instruction in English, or empty; the `reasoning language: <Language>` line is in `messages` |
 | `user` | string | the question |
 | `user_language` | string | ISO 639-1 code of the question's language (`en`, `fr`, `de`, `es`, `it`, `zh`), independent of the reasoning language |
 | `analysis` | string | the chain of thought, written in `reasoning_language` (2 to 6 sentences) |
 | `final` | string | the answer shown to the user, written in the user's language; the answer value is its last number |
 | `answer` | string | checkable ground truth for math-verify: a number (`42`), or a comma list for several solutions (`-3, 2`) |
 | `category` | string | one of `arithmetic`, `algebra`, `word_problem`, `logic`, `percent`, `geometry`, `sequence`, `units` |
-| `messages` | list | `[{{"role": "system", "content": developer, "thinking": null}}, {{"role": "user", "content": user, "thinking": null}}, {{"role": "assistant", "content": final, "thinking": analysis}}]`, as in HuggingFaceH4/Multilingual-Thinking |
+| `messages` | list | `[{{"role": "system", "content": "reasoning language: <Language>" + ("\\n\\n" + developer if developer), "thinking": null}}, {{"role": "user", "content": user, "thinking": null}}, {{"role": "assistant", "content": final, "thinking": analysis}}]`, as in HuggingFaceH4/Multilingual-Thinking |
 
 ## Counts
 

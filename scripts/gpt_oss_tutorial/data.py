@@ -1,157 +1,183 @@
-"""The data stage: Multilingual-Thinking rows -> Harmony text -> tokens with a loss mask on the assistant turn.
+"""The data stage: Multilingual-Thinking rows -> Harmony text through the chat template -> tokens with the loss on
+the assistant turn.
 
-- Loading: ``HuggingFaceH4/Multilingual-Thinking`` from the hub when it is reachable, otherwise (or ``offline=True``)
-  the project's own bundled JSONL files in ``data/multilingual_thinking/`` (same schema, plus a checkable ``answer``).
-- Validation: every problem names the file, the row (line number) and the field, and says what to do.
+- The dataset is a choice (``resolve_dataset``): a hub id (``load_dataset(id, split="train")``), a local ``.jsonl``
+  or ``.parquet`` file, or ``"bundled"`` (``data/multilingual_thinking/``, offline, with a held-out ``eval`` split).
+  Every source goes through the same checks (``data_checks``): a problem names the file, the row and the field.
+- A row is rendered from its ``messages`` with ``tokenizer.apply_chat_template``: the system message (``reasoning
+  language: X`` and the persona) becomes the Harmony developer block, the assistant's ``thinking`` the analysis.
 - Loss mask: the whole assistant turn (analysis and final, ``<|return|>`` included) is trained, never the prompt.
-  Unsloth's gpt-oss notebook trains only the final channel (so the reasoning language is never learned); the blog
-  trains on everything, prompts included. Rows with no trainable token left after truncation are dropped (their loss
-  would be NaN) and counted.
+  Rows with no trainable token left after truncation are dropped (their loss would be NaN) and counted.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from .hub import hub_reachable
+from .data_checks import (  # noqa: F401  (re-exported: the data stage's public names)
+    LANGUAGES, MAX_ROW_BYTES, SKIP_HINT, LoadResult, Problem, RowChecker, check_input_file, check_row, jsonl_lines,
+    special_tokens_of, texts_of,
+)
+from .errors import DataError  # noqa: F401
 from .paths import DATA_DIR
 
 HUB_DATASET = "HuggingFaceH4/Multilingual-Thinking"
-TEXT_FIELDS = ("reasoning_language", "developer", "user", "analysis", "final")
-OPTIONAL_FIELDS = {"messages": list, "answer": str, "user_language": str, "id": str, "category": str}
-# Languages the tutorial knows how to check (names as the dataset writes them).
-LANGUAGES = {
-    "English": "en", "French": "fr", "German": "de", "Spanish": "es", "Italian": "it", "Chinese": "zh",
-    "Portuguese": "pt", "Dutch": "nl", "Russian": "ru", "Japanese": "ja", "Korean": "ko", "Arabic": "ar",
-    "Hindi": "hi", "Turkish": "tr", "Polish": "pl", "Swedish": "sv",
-}
-SKIP_HINT = "Fix the row, or pass --skip-invalid (skip_invalid=True) to drop invalid rows and count them."
+BUNDLED = "bundled"
+FILE_KINDS = {".jsonl": "json", ".parquet": "parquet"}
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
 
-class DataError(ValueError):
-    """A row of an input file is invalid; the message names file, row and field."""
+# --------------------------------------------------------------------------- which dataset
+@dataclass(frozen=True)
+class DatasetChoice:
+    kind: str  # "bundled", "hub", "json" or "parquet"
+    name: str  # "bundled", the hub id, or the file's absolute path
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
 
 
-@dataclass
-class Problem:
-    file: str
-    row: int  # 1-based line number in the file
-    field: str | None
-    reason: str
+def resolve_dataset(name: str | os.PathLike | None) -> DatasetChoice:
+    """What ``name`` means: ``"bundled"``/None, a local ``.jsonl``/``.parquet`` file, or a hub id ``owner/name``.
 
-    def __str__(self) -> str:
-        where = f"{self.file}, row {self.row}" + (f", field '{self.field}'" if self.field else "")
-        return f"{where}: {self.reason}"
-
-
-@dataclass
-class LoadResult:
-    rows: list[dict]
-    problems: list[Problem] = field(default_factory=list)
-    source: str = ""
-
-
-def validate_row(row, *, file: str, row_no: int) -> list[Problem]:
-    """All problems of one parsed row (empty list when it is valid)."""
-    if not isinstance(row, dict):
-        return [Problem(file, row_no, None, f"expected a JSON object, got {type(row).__name__}")]
-    problems = []
-    for name in TEXT_FIELDS:
-        if name not in row:
-            problems.append(Problem(file, row_no, name, "missing field"))
-        elif not isinstance(row[name], str):
-            problems.append(Problem(file, row_no, name, f"expected a string, got {type(row[name]).__name__}"))
-        elif not row[name].strip():
-            problems.append(Problem(file, row_no, name, "empty string"))
-    for name, kind in OPTIONAL_FIELDS.items():
-        if row.get(name) is not None and not isinstance(row[name], kind):
-            problems.append(Problem(file, row_no, name, f"expected {kind.__name__}, got {type(row[name]).__name__}"))
-    lang = row.get("reasoning_language")
-    if isinstance(lang, str) and lang.strip() and lang.strip() not in LANGUAGES:
-        problems.append(Problem(file, row_no, "reasoning_language",
-                                f"unknown language {lang!r}; known: {', '.join(LANGUAGES)}"))
-    from . import harmony
-
-    for name in ("developer", "user", "analysis", "final"):
-        value = row.get(name)
-        if isinstance(value, str) and any(m in value for m in harmony.SPECIAL_TOKENS):
-            problems.append(Problem(file, row_no, name, "contains a Harmony marker such as <|end|>; remove it"))
-    return problems
+    Raises DataError for a folder, a missing or unreadable file, or a name that is neither.
+    """
+    text = str(name if name is not None else BUNDLED).strip()
+    if text == BUNDLED:
+        return DatasetChoice(BUNDLED, BUNDLED)
+    path = Path(text).expanduser()
+    suffix = path.suffix.lower()
+    if path.exists() or suffix in FILE_KINDS or suffix == ".json":
+        check_input_file(path)
+        if suffix not in FILE_KINDS:
+            raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use JSON Lines (.jsonl, one "
+                            "object per line) or Parquet (.parquet)")
+        return DatasetChoice(FILE_KINDS[suffix], str(path.resolve()))
+    if _HUB_ID.fullmatch(text):
+        return DatasetChoice("hub", text)
+    raise DataError(f"dataset {text!r}: not a file here and not a hub id (owner/name); pass a .jsonl or .parquet "
+                    f"file, a hub id such as {HUB_DATASET}, or {BUNDLED!r}")
 
 
-def read_jsonl(path: str | os.PathLike, *, skip_invalid: bool = False) -> LoadResult:
-    """Parse and validate a JSONL file. Raises DataError on the first problems unless ``skip_invalid``."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    rows, problems = [], []
-    with path.open(encoding="utf-8") as f:
-        for row_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(str(path), row_no, None, f"invalid JSON ({exc.msg} at column {exc.colno})"))
-                continue
-            row_problems = validate_row(row, file=str(path), row_no=row_no)
-            if row_problems:
-                problems.extend(row_problems)
-            else:
-                row["reasoning_language"] = row["reasoning_language"].strip()
-                rows.append(row)
-    if problems and not skip_invalid:
-        shown = "\n  ".join(str(p) for p in problems[:10])
-        more = f"\n  ... and {len(problems) - 10} more" if len(problems) > 10 else ""
-        raise DataError(f"{len(problems)} invalid row field(s) in {path}:\n  {shown}{more}\n{SKIP_HINT}")
-    return LoadResult(rows=rows, problems=problems, source=str(path))
+# --------------------------------------------------------------------------- loading and checking
+def read_jsonl(path: str | os.PathLike, *, skip_invalid: bool = False, tokenizer=None,
+               dataset: str | None = None) -> LoadResult:
+    """Read and check a JSON Lines file line by line (bounded memory). Raises DataError unless ``skip_invalid``."""
+    path = check_input_file(path)
+    checker = RowChecker(str(path), special_tokens_of(tokenizer))
+    for row_no, text, reason in jsonl_lines(path):
+        if reason:
+            checker.add_problem(row_no, reason)
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            checker.add_problem(row_no, f"invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except RecursionError:
+            checker.add_problem(row_no, "invalid JSON (nested too deeply)")
+            continue
+        checker.add(row, row_no)
+    return checker.result(source=str(path), dataset=dataset or str(path), skip_invalid=skip_invalid)
 
 
-def _from_hub() -> LoadResult:
+def rows_from_dataset(table, *, source: str, skip_invalid: bool = False, tokenizer=None) -> LoadResult:
+    """Check the rows of a ``datasets.Dataset`` (from the hub or a Parquet file) exactly as a local file's rows."""
+    from tqdm.auto import tqdm
+
+    checker = RowChecker(source, special_tokens_of(tokenizer))
+    for index, row in enumerate(tqdm(table, desc="checking rows", total=len(table), leave=False)):
+        checker.add(dict(row), index + 1)
+    where = source if Path(source).is_absolute() else f"hub:{source}"
+    return checker.result(source=where, dataset=source, skip_invalid=skip_invalid)
+
+
+@contextlib.contextmanager
+def explain_load_errors(name: str):
+    """Turn a failing ``load_dataset`` into a DataError that says what to do (no network and no cached copy, an
+    unknown or gated id, a damaged Parquet file)."""
+    try:
+        yield
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        if Path(name).is_absolute():
+            raise DataError(f"{name}: not a readable Parquet file ({type(exc).__name__}: {first}); write it with "
+                            "pandas (df.to_parquet) or datasets (ds.to_parquet), or use JSON Lines") from None
+        raise DataError(f"{name}: could not load the dataset from the Hugging Face Hub or its local cache "
+                        f"({type(exc).__name__}: {first}). Connect once to download it, or choose DATASET = "
+                        "'bundled' (--dataset bundled) or a local .jsonl/.parquet file") from None
+
+
+def load_hub_rows(hub_id: str, *, skip_invalid: bool = False, tokenizer=None) -> LoadResult:
+    """``load_dataset(hub_id, split="train")`` (the hub, or its local cache offline), checked row by row."""
     from datasets import load_dataset
 
-    rows = []
-    for row in load_dataset(HUB_DATASET, split="train"):
-        row = dict(row)
-        row.setdefault("answer", None)  # the hub data has no checkable answer field
-        rows.append(row)
-    return LoadResult(rows=rows, source=f"hub:{HUB_DATASET}")
+    with explain_load_errors(hub_id):
+        table = load_dataset(hub_id, split="train")
+    return rows_from_dataset(table, source=hub_id, skip_invalid=skip_invalid, tokenizer=tokenizer)
 
 
-def load_rows(split: str = "train", *, offline: bool | None = None, input_file: str | os.PathLike | None = None,
-              skip_invalid: bool = False) -> LoadResult:
-    """Rows of a split. ``input_file`` wins; then the hub (train only, when reachable and not ``offline``);
-    then the bundled files. Evaluation always uses the bundled held-out split: it has the checkable answers."""
-    if input_file is not None:
-        return read_jsonl(input_file, skip_invalid=skip_invalid)
-    if split == "train" and not offline and (offline is False or hub_reachable()):
-        return _from_hub()
-    return read_jsonl(DATA_DIR / f"{split}.jsonl", skip_invalid=skip_invalid)
+def load_parquet_rows(path: str | os.PathLike, *, skip_invalid: bool = False, tokenizer=None) -> LoadResult:
+    """``load_dataset("parquet", data_files=path, split="train")``, checked row by row."""
+    from datasets import load_dataset
+
+    path = check_input_file(path).resolve()
+    with explain_load_errors(str(path)):
+        table = load_dataset("parquet", data_files=str(path), split="train")
+    return rows_from_dataset(table, source=str(path), skip_invalid=skip_invalid, tokenizer=tokenizer)
 
 
-def to_dataset(result: LoadResult):
-    """A ``datasets.Dataset`` of the rows (loaded straight from the JSONL file when every row was valid)."""
-    from datasets import Dataset, load_dataset
+def load_rows(split: str = "train", *, dataset: str | os.PathLike | None = None, skip_invalid: bool = False,
+              tokenizer=None, input_file: str | os.PathLike | None = None, offline: bool | None = None) -> LoadResult:
+    """Checked rows of ``dataset`` (default: the bundled data). ``split="eval"`` is the bundled held-out split.
 
-    if result.source.endswith(".jsonl") and not result.problems:
-        return load_dataset("json", data_files=result.source, split="train")
-    return Dataset.from_list([{k: v for k, v in r.items() if k != "messages"} for r in result.rows])
+    ``tokenizer``: its special tokens are refused inside the text too. ``input_file`` is the older name of
+    ``dataset``; ``offline`` is accepted for older callers and changes nothing (the network never picks the data).
+    """
+    del offline
+    choice = resolve_dataset(dataset if dataset is not None else input_file)
+    if split not in ("train", "eval"):
+        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
+    if split == "eval" and choice.kind != BUNDLED:
+        raise ValueError("only the bundled data has a held-out 'eval' split (with checkable answers)")
+    if choice.kind == "hub":
+        return load_hub_rows(choice.name, skip_invalid=skip_invalid, tokenizer=tokenizer)
+    if choice.kind == "parquet":
+        return load_parquet_rows(choice.path, skip_invalid=skip_invalid, tokenizer=tokenizer)
+    path = DATA_DIR / f"{split}.jsonl" if choice.kind == BUNDLED else choice.path
+    return read_jsonl(path, skip_invalid=skip_invalid, tokenizer=tokenizer, dataset=choice.name)
 
 
 # --------------------------------------------------------------------------- Harmony rendering
 def conversation(row: dict, *, with_answer: bool = True) -> list[dict]:
-    """HF-style messages for a row: developer instruction, user question, assistant answer with its analysis."""
-    messages = [{"role": "system", "content": row["developer"]}, {"role": "user", "content": row["user"]}]
+    """The row's chat messages: its ``messages`` (without the last assistant turn for a prompt), or for a row without
+    them (an evaluation item, a flat row) system + user (+ assistant with ``thinking``) from the flat fields."""
+    from .data_checks import instruction_language, system_message
+
+    if row.get("messages") is not None:
+        messages = [{k: v for k, v in m.items() if v is not None} for m in row["messages"]]
+        if not with_answer and messages and messages[-1]["role"] == "assistant":
+            messages = messages[:-1]
+        return messages
+    developer = row.get("developer") or ""
+    language = row.get("reasoning_language")
+    system = system_message(developer, language) if language and instruction_language(developer) is None else developer
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": row["user"]})
     if with_answer:
         messages.append({"role": "assistant", "content": row["final"], "thinking": row["analysis"]})
     return messages
 
 
 def render(tokenizer, row: dict, *, reasoning_effort: str = "medium", with_answer: bool = True) -> str:
-    """The row as Harmony text through the tokenizer's chat template (gpt-oss's own, or ours offline)."""
+    """The row as Harmony text: ``tokenizer.apply_chat_template`` on its messages (gpt-oss's template, or ours)."""
     return tokenizer.apply_chat_template(
         conversation(row, with_answer=with_answer), tokenize=False, add_generation_prompt=not with_answer,
         reasoning_effort=reasoning_effort,
@@ -177,10 +203,31 @@ def tokenize_row(tokenizer, row: dict, *, max_length: int, reasoning_effort: str
     }
 
 
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A short digest of what decides the tokens (vocabulary, chat template, special tokens): equal digests mean a
+    prepared dataset fits this tokenizer."""
+    probe = "reasoning language: Français, Deutsch, 中文 — 12 × 7 = 84"
+    ids = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    blob = json.dumps([len(tokenizer), getattr(tokenizer, "chat_template", None), sorted(special_tokens_of(tokenizer)),
+                       list(ids)], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass
 class PreparedData:
     dataset: object  # datasets.Dataset with input_ids, labels, length, reasoning_language
     stats: dict
+
+
+def _refuse_special_tokens(tokenizer, result: LoadResult) -> None:
+    """Rows loaded without this tokenizer may hold one of its special tokens: refuse them before tokenizing."""
+    specials = special_tokens_of(tokenizer)
+    for index, row in enumerate(result.rows):
+        for name, text in texts_of(row):
+            found = next((t for t in specials if t in text), None) if "<" in text else None
+            if found:
+                raise DataError(f"{result.source or 'rows'}, row {index + 1} of the rows kept, field '{name}': "
+                                f"contains the special token {found} of the tokenizer; remove or rewrite it")
 
 
 def prepare(tokenizer, result: LoadResult, *, max_length: int, reasoning_effort: str = "medium",
@@ -189,6 +236,7 @@ def prepare(tokenizer, result: LoadResult, *, max_length: int, reasoning_effort:
     from datasets import Dataset
     from tqdm.auto import tqdm
 
+    _refuse_special_tokens(tokenizer, result)
     records, dropped = [], Counter()
     for row in tqdm(result.rows, desc="tokenizing", disable=not progress):
         tok = tokenize_row(tokenizer, row, max_length=max_length, reasoning_effort=reasoning_effort)
@@ -203,7 +251,13 @@ def prepare(tokenizer, result: LoadResult, *, max_length: int, reasoning_effort:
         })
     for problem in result.problems:
         dropped[f"invalid: {problem.reason}"] += 1
+    if result.duplicates:
+        dropped["repeated row (first copy kept)"] += result.duplicates
     stats = compute_stats(records, dropped, result, max_length)
+    stats.update(reasoning_effort=reasoning_effort, tokenizer=tokenizer_fingerprint(tokenizer))
+    if not records:
+        raise DataError(f"{stats['dataset']}: no row has a trainable token left at max_length={max_length}; "
+                        "raise max_length (the preset's max_seq_length) or use shorter rows")
     return PreparedData(dataset=Dataset.from_list(records), stats=stats)
 
 
@@ -217,8 +271,9 @@ def _percentile(values: list[int], q: float) -> int:
 def compute_stats(records: list[dict], dropped: Counter, result: LoadResult, max_length: int) -> dict:
     lengths = [r["full_length"] for r in records]
     return {
+        "dataset": result.dataset or result.source,
         "source": result.source,
-        "rows_in": len(result.rows) + len({(p.file, p.row) for p in result.problems}),
+        "rows_in": len(result.rows) + len({(p.file, p.row) for p in result.problems}) + result.duplicates,
         "rows_kept": len(records),
         "rows_dropped": dict(dropped),
         "rows_per_language": dict(sorted(Counter(r["reasoning_language"] for r in records).items())),
@@ -227,7 +282,20 @@ def compute_stats(records: list[dict], dropped: Counter, result: LoadResult, max
         "token_length": {f"p{q}": _percentile(lengths, q) for q in (50, 90, 99)} | {"max": max(lengths, default=0)},
         "trainable_tokens": sum(r["trainable_tokens"] for r in records),
         "total_tokens": sum(r["length"] for r in records),
+        "warnings": list(result.warnings),
     }
+
+
+def stats_table(stats: dict):
+    """The preparation's figures as a two-column table for people."""
+    import pandas as pd
+
+    names = {"dataset": "dataset", "rows_in": "rows read", "rows_kept": "rows kept", "max_length": "max_length (tokens)",
+             "rows_truncated": "rows truncated (kept, cut at max_length)", "trainable_tokens": "trained tokens",
+             "total_tokens": "tokens in all", "reasoning_effort": "reasoning effort"}
+    table = {label: stats[key] for key, label in names.items() if key in stats}
+    table["rows dropped"] = sum(stats.get("rows_dropped", {}).values())
+    return pd.Series(table, dtype=object).to_frame("value")
 
 
 def save(prepared: PreparedData, out: str | os.PathLike) -> Path:
@@ -237,25 +305,49 @@ def save(prepared: PreparedData, out: str | os.PathLike) -> Path:
     out = Path(out)
     with atomic.atomic_dir(out) as tmp:
         prepared.dataset.save_to_disk(str(tmp / "dataset"))
-        (tmp / "stats.json").write_text(json.dumps(prepared.stats, indent=2, ensure_ascii=False) + "\n")
+        (tmp / "stats.json").write_text(json.dumps(prepared.stats, indent=2, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
     return out
+
+
+def prepared_dir(preset) -> Path:
+    """Where notebook 02 saves the prepared data of ``preset`` and notebook 03 reads it."""
+    from . import paths
+
+    return paths.stage_dir("data", preset.name) / "prepared"
 
 
 def prepared_for(preset, tokenizer, *, dataset: str | None = None, progress: bool = True) -> PreparedData:
     """What notebook 02 prepared for ``preset`` (``outputs/data/<preset>/prepared``), so that notebook 03 trains on
-    exactly that; when nothing was prepared, or ``dataset`` names another one, the same preparation is done here."""
+    exactly that; prepared here with the same code (and said so) when nothing was prepared, when ``dataset`` names
+    another dataset, or when the saved tokens were made by another tokenizer or ``max_length``."""
     from datasets import load_from_disk
 
-    from . import paths
-
-    folder = paths.stage_dir("data", preset.name) / "prepared"
-    wanted = dataset or preset.dataset
-    if (folder / "stats.json").is_file():
+    folder = prepared_dir(preset)
+    wanted = resolve_dataset(dataset).name if dataset is not None else None
+    effort = "medium"
+    if (folder / "stats.json").is_file() and (folder / "dataset").is_dir():
         stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
-        if dataset is None or stats.get("dataset", stats.get("source")) == wanted:
+        saved = stats.get("dataset", stats.get("source"))
+        effort = stats.get("reasoning_effort", effort)
+        why = None
+        if wanted is not None and wanted != saved:
+            why = f"it holds {saved}, not {wanted}"
+        elif stats.get("max_length") != preset.max_seq_length:
+            why = f"it was cut at max_length={stats.get('max_length')}, the preset says {preset.max_seq_length}"
+        elif stats.get("tokenizer") != tokenizer_fingerprint(tokenizer):
+            why = "it was tokenized by another tokenizer"
+        if why is None:
+            print(f"data: what notebook 02 prepared ({saved}, {stats['rows_kept']} rows) from {folder}")
             return PreparedData(dataset=load_from_disk(str(folder / "dataset")), stats=stats)
-    rows = load_rows("train", input_file=None if wanted in (None, "bundled") else wanted)
-    return prepare(tokenizer, rows, max_length=preset.max_seq_length, progress=progress)
+        wanted = wanted or saved
+        print(f"data: not using {folder} ({why}); preparing {wanted} here with the same code as notebook 02")
+    else:
+        wanted = wanted or resolve_dataset(preset.dataset).name
+        print(f"data: notebook 02 has prepared nothing for {preset.name} ({folder}); preparing {wanted} here "
+              "with the same code")
+    rows = load_rows("train", dataset=wanted, tokenizer=tokenizer)
+    return prepare(tokenizer, rows, max_length=preset.max_seq_length, reasoning_effort=effort, progress=progress)
 
 
 def collate(pad_token_id: int):
@@ -308,7 +400,7 @@ def plot_token_lengths(stats_lengths: list[int], max_length: int, path: str | os
     ax.set_title(title or "Token lengths")
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    from .plots import save_figure
+
+    save_figure(fig, path, dpi=110)
     return fig

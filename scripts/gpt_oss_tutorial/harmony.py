@@ -353,7 +353,7 @@ def _scan(tokens: list[str]) -> tuple[list[_Msg], list[tuple[int, str]], str | N
             i += 1
         elif msgs:
             errors.append("message without <|start|>")
-        header, channel, n_channels = "", None, 0
+        header_parts, channel, n_channels = [], None, 0  # lists, joined once: += on str can go quadratic
         while i < n and tokens[i] != MESSAGE:
             t = tokens[i]
             if t == CHANNEL or t == CONSTRAIN:
@@ -366,15 +366,15 @@ def _scan(tokens: list[str]) -> tuple[list[_Msg], list[tuple[int, str]], str | N
             elif t in SPECIAL_TOKENS:  # <|start|> or a terminator before <|message|>
                 break
             else:
-                header += t
+                header_parts.append(t)
                 i += 1
         if n_channels > 1:
             errors.append("more than one <|channel|> in a message header")
-        words = header.split()
+        words = "".join(header_parts).split()
         role = words[0] if words else None
         if explicit and role is None:
             errors.append("<|start|> without a role")
-        content, terminator = "", None
+        content_parts, terminator = [], None
         if i < n and tokens[i] == MESSAGE:
             i += 1
             while i < n:
@@ -386,15 +386,17 @@ def _scan(tokens: list[str]) -> tuple[list[_Msg], list[tuple[int, str]], str | N
                 if t == START:
                     break  # the next message begins: this one was never terminated
                 if t in SPECIAL_TOKENS:
-                    errors.append(f"stray {t} inside a message")
-                content += t
+                    stray_error = f"stray {t} inside a message"
+                    if stray_error not in errors:
+                        errors.append(stray_error)
+                content_parts.append(t)
                 i += 1
         else:
             errors.append("message header without <|message|>" if i < n else "message header cut off (truncated?)")
             if i < n and tokens[i] in _TERMINATORS:
                 terminator = tokens[i]
                 i += 1
-        msgs.append(_Msg(role, explicit, channel, content, terminator, errors, first))
+        msgs.append(_Msg(role, explicit, channel, "".join(content_parts), terminator, errors, first))
         if terminator in STOP_TOKENS:
             return msgs, stray, terminator
     return msgs, stray, None
