@@ -15,6 +15,7 @@
 #   GPU_CHECK_SMOKE=1   the notebooks' smoke parameters instead of the preset's
 #   GPU_CHECK_DEADLINE  seconds this call may use; a notebook still running then is interrupted (its summary says
 #                       so) and the rest are left for the next call                          [570]
+#   GPU_CHECK_CALL_START  when the call began (date +%s), so that `build && run ...` in one call share one deadline
 #   GPU_CHECK_NOTE      a line for the report's "what was cut and why"
 #   HF_HUB_CACHE, HF_DATASETS_CACHE default into the work folder; the hub is switched off (HF_HUB_OFFLINE=1).
 #   With $OUT set (the device runner's output folder) logs, summaries, executed notebooks and the report are
@@ -34,10 +35,10 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUF
 export GPT_OSS_TUTORIAL_OUTPUTS=$OUTPUTS
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$here/scripts
 mkdir -p "$WORK/logs" "$WORK/summaries" "$WORK/gpu_memory" "$OUTPUTS" "$HF_HUB_CACHE" "$HF_DATASETS_CACHE"
-started=$SECONDS
+call_start=${GPU_CHECK_CALL_START:-$(date +%s)}
 stamp() { date -u +%Y%m%dT%H%M%SZ; }
 say() { echo "[gpu_check $(date -u +%H:%M:%S)] $*" | tee -a "$WORK/logs/gpu_check.log"; }
-left() { echo $((DEADLINE - (SECONDS - started))); }
+left() { echo $((DEADLINE - ($(date +%s) - call_start))); }
 note() { echo "- $(date -u +%Y-%m-%dT%H:%MZ): $*" >> "$WORK/notes.md"; say "note: $*"; }
 
 copy_out() {
@@ -77,7 +78,8 @@ build() {
   [ $rc -eq 0 ] || { say "dataset build FAILED (rc $rc): see logs/build-dataset-$s.log"; return $rc; }
   "$PY" -c "import lingua" 2>/dev/null || note "lingua-language-detector is not installed here: notebook 04's language figures are not measured in this run"
   machine_log "after build"
-  say "build done in $((SECONDS - started)) s"
+  say "build done; $(left) s of this call's deadline left"
+  copy_out
 }
 
 run_one() {  # one notebook through the runner, its GPU memory sampled every 0.5 s
@@ -107,6 +109,7 @@ run_one() {  # one notebook through the runner, its GPU memory sampled every 0.5
     note "$name interrupted after ${budget} s (the per-call deadline); its summary records it; rerun to redo or resume"
   fi
   grep -E '^(Status|First failure)' "$WORK/logs/run-$name-$s.log" | sed "s/^/  $name: /" | tee -a "$WORK/logs/gpu_check.log"
+  copy_out  # after every notebook: a call killed at its limit still returns what ran
   return $rc
 }
 
