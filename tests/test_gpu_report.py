@@ -47,7 +47,7 @@ def test_report_from_a_smoke_run(tmp_path):
     assert "`01_load_and_lora: trainable_percent`" in _row(text, "Trainable share (%)")
     assert "| ok |" in _row(text, "01_load_and_lora") and "12.9 GiB" in _row(text, "01_load_and_lora")
     assert "not recorded" in _row(text, "00_environment_check")  # no memory samples for it
-    assert _row(text, "SFT s/step").startswith("| SFT s/step | not recorded |")
+    assert _row(text, "SFT s/step").startswith("| SFT s/step | not recorded |")  # 03 did not run
     assert "NVIDIA H200 (143771 MiB)" in _row(text, "GPU") and "580.95.05" in _row(text, "Driver")
     assert "smoke" in text and _row(text, "unsloth") == "| unsloth | not installed |"
 
@@ -62,7 +62,7 @@ def test_latest_run_of_a_notebook_wins_and_sections_are_read(tmp_path):
                          "gguf-f16": {"size_mb": None, "passed": None, "skipped": "no converter"}},
               "notebooks": [
                   {"name": "03_sft", "status": "ok", "seconds": 540.5, "error": None,
-                   "figures": {"steps": 60, "tokens_per_second": 14654.2, "first_loss": 12.1, "last_loss": 11.8,
+                   "figures": {"steps": 60, "wall_seconds": 540.5, "tokens_per_second": 14654.2, "first_loss": 12.1, "last_loss": 11.8,
                                "memory": {"peak_reserved_gb": 17.52}}},
                   {"name": "05_grpo", "status": "ok", "seconds": 80.0, "error": None, "figures": {"start": "sft"}},
                   {"name": "06_save_and_export", "status": "ok", "seconds": 300.0, "error": None,
@@ -71,6 +71,7 @@ def test_latest_run_of_a_notebook_wins_and_sections_are_read(tmp_path):
     assert "| 03_sft | ok | 9.0 min |" in text and "KeyboardInterrupt" not in text
     assert "14,654" in _row(text, "SFT tokens/s") and "60" in _row(text, "SFT steps")
     assert "12.1 / 11.8" in _row(text, "SFT first / last loss")
+    assert "| 9.008 |" in _row(text, "SFT s/step") and "derived" in _row(text, "SFT s/step")
     assert "17.52" in _row(text, "SFT peak GPU memory (GiB, torch)")
     assert "17.7" in _row(text, "GRPO s/step") and "summary:grpo.seconds_per_step" in _row(text, "GRPO s/step")
     assert "check passed, 120 MB" in _row(text, "export lora")

@@ -52,6 +52,16 @@ KEY_FIGURES = [
     ("GRPO generations per prompt", "05", ["summary:grpo.generations", "summary:grpo.num_generations",
                                            "generations"]),
 ]
+def _sft_wall_per_step(entry: dict | None) -> tuple[str, str]:
+    wall, _ = lookup(entry, ["wall_seconds"])
+    steps, _ = lookup(entry, ["steps"])
+    if not isinstance(wall, (int, float)) or not isinstance(steps, (int, float)) or steps <= 0:
+        return NOT_RECORDED, ""
+    return fmt(wall / steps), f"`{entry['name']}: wall_seconds / steps` (derived; includes compile and saves)"
+
+
+# A figure computed from recorded ones when the notebook did not record it itself (and said so in the table).
+DERIVED = {"SFT s/step": _sft_wall_per_step}
 PAIRED = {"Rows prepared / dropped": "rows_dropped", "SFT first / last loss": "last_loss"}
 
 
@@ -247,6 +257,8 @@ def render(work: Path) -> str:
             other, _ = lookup(entry, [PAIRED[label]])
             text += f" / {fmt(other)}"
         where = f"`{entry['name']}: {key}`" if key else ""
+        if value is None and label in DERIVED:
+            text, where = DERIVED[label](entry)
         lines.append(f"| {label} | {text} | {where} |")
     lines += export_rows(by_number.get("06"))
     lines += ["", "Logs of every step: `logs/` of the work folder (`tools/gpu_check.sh` copies them to the device "
