@@ -10,7 +10,8 @@ load them: the tutorial's hub code path runs on a machine without the hub.
 
 * ``--arch tiny``: the repository's tiny-gpt-oss (offline_models) under ``--repo-id`` (any machine, seconds).
 * ``--arch gpt-oss-20b``: random bf16 weights of the real gpt-oss-20b architecture and configuration (``use_cache``
-  on, as on the hub) under ``unsloth/gpt-oss-20b``, and the same weights quantized to 4-bit NF4 by bitsandbytes under
+  on, as on the hub) under ``unsloth/gpt-oss-20b`` (the hub's copy stores its experts in MXFP4; this one in bf16, as
+  ``unsloth/gpt-oss-20b-BF16`` does), and the same weights quantized to 4-bit NF4 by bitsandbytes under
   ``unsloth/gpt-oss-20b-unsloth-bnb-4bit`` -- the checkpoint Unsloth loads for ``unsloth/gpt-oss-20b`` with
   ``load_in_4bit=True``. Like Unsloth's own, that checkpoint stores each expert as its own linear layer
   (``mlp.experts.gate_up_projs.N`` / ``down_projs.N``, router as ``mlp.router.linear``): Unsloth reads that split
@@ -230,7 +231,8 @@ def build_tiny(cache: Path, repo_id: str, *, force: bool = False) -> Path:
 
 # --------------------------------------------------------------------------- --arch gpt-oss-20b
 def gpt_oss_20b_config(tokenizer):
-    """The hub's gpt-oss-20b configuration (bf16, no quantization_config) with the offline tokenizer's ids."""
+    """gpt-oss-20b's config.json values (without the MXFP4 quantization_config: these weights are bf16), with the
+    offline tokenizer's token ids."""
     from gpt_oss_tutorial import harmony
     from gpt_oss_tutorial.backends import gpt_oss_20b_config as architecture
 
