@@ -343,7 +343,7 @@ def split_expert_classes():
             super().__init__()
             self.num_experts, self.hidden_size = config.num_local_experts, config.hidden_size
             self.intermediate_size = config.intermediate_size
-            self.alpha, self.limit = config.swiglu_alpha, config.swiglu_limit
+            self.alpha, self.limit = getattr(config, "swiglu_alpha", 1.702), config.swiglu_limit
             h, i = config.hidden_size, config.intermediate_size
             self.gate_up_projs = nn.ModuleList(nn.Linear(h, 2 * i) for _ in range(self.num_experts))
             self.down_projs = nn.ModuleList(nn.Linear(i, h) for _ in range(self.num_experts))
@@ -402,9 +402,13 @@ def load_split(source, *, quantize: bool, device: str):
 def quantize_4bit(model, cache: Path, device: str):
     """The fused bf16 model quantized to NF4 in the split layout: in memory, or (should this transformers refuse a
     state dict) through a split-layout copy written to a scratch folder with room for it."""
+    import torch
+
     try:
         return load_split(model, quantize=True, device=device)
-    except (TypeError, ValueError, OSError) as exc:
+    except torch.OutOfMemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- any refusal of the in-memory route: the copy on disk is the fallback
         log(f"in-memory quantization refused ({type(exc).__name__}: {exc}); going through a copy on disk")
     need = 1.1 * sum(p.numel() * p.element_size() for p in model.parameters())
     for root in (Path(cache), Path(tempfile.gettempdir())):
