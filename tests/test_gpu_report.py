@@ -106,3 +106,13 @@ def test_gpu_check_script(tmp_path):
     status = subprocess.run(["bash", str(script), "status"], env=env, capture_output=True, text=True, timeout=300)
     assert "models--unsloth--gpt-oss-20b: not built" in status.stdout
     shutil.rmtree(tmp_path / "OUT")
+    # A notebook run with cut parameters: through the runner, its summary kept, the cut noted. (On this CPU machine
+    # notebook 00 stops: the gpt-oss-20b preset needs a GPU.)
+    env.update(GPU_CHECK_DEADLINE="600", GPU_CHECK_PARAMETERS_00='{"PRESET": "gpt-oss-20b"}')
+    done = subprocess.run(["bash", str(script), "run", "00"], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1 and "00_environment_check: Status: failed" in done.stdout, done.stdout + done.stderr
+    saved = list((tmp_path / "work" / "summaries").glob("*-00_environment_check.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["notebooks"][0]["status"] == "failed"
+    notes = (tmp_path / "OUT" / "gpu_check" / "notes.md").read_text()
+    assert '00_environment_check runs with parameters {"PRESET": "gpt-oss-20b"}' in notes
+    assert (tmp_path / "OUT" / "gpu_check" / "notebooks" / "00_environment_check.ipynb").exists()

@@ -16,6 +16,8 @@
 #   GPU_CHECK_DEADLINE  seconds this call may use; a notebook still running then is interrupted (its summary says
 #                       so) and the rest are left for the next call                          [570]
 #   GPU_CHECK_CALL_START  when the call began (date +%s), so that `build && run ...` in one call share one deadline
+#   GPU_CHECK_PARAMETERS_NN  JSON parameters for notebook NN where the device time forces a cut, e.g.
+#                       GPU_CHECK_PARAMETERS_05='{"MAX_STEPS": 3}'; the notes record them (say why in GPU_CHECK_NOTE)
 #   GPU_CHECK_NOTE      a line for the report's "what was cut and why"
 #   HF_HUB_CACHE, HF_DATASETS_CACHE default into the work folder; the hub is switched off (HF_HUB_OFFLINE=1).
 #   With $OUT set (the device runner's output folder) logs, summaries, executed notebooks and the report are
@@ -98,10 +100,29 @@ run_one() {  # one notebook through the runner, its GPU memory sampled every 0.5
       >> "$WORK/gpu_memory/$name.csv" 2>/dev/null &
     sampler=$!
   fi
-  local args=(scripts/run_all.py --preset gpt-oss-20b --outputs "$OUTPUTS" --only "$nb")
-  [ "${GPU_CHECK_SMOKE:-0}" = 1 ] && args+=(--smoke)
+  local params_var="GPU_CHECK_PARAMETERS_$nb" smoke=${GPU_CHECK_SMOKE:-0}
+  local params=${!params_var:-}
+  rm -f "$OUTPUTS/summary.json"  # so a run that dies before writing one cannot pass off the previous one as its own
   say "run $name (at most ${budget} s; log: logs/run-$name-$s.log)"
-  timeout -s INT -k 30 "$budget" "$PY" "${args[@]}" > "$WORK/logs/run-$name-$s.log" 2>&1
+  if [ -z "$params" ]; then  # the reader's command
+    local args=(scripts/run_all.py --preset gpt-oss-20b --outputs "$OUTPUTS" --only "$nb")
+    [ "$smoke" = 1 ] && args+=(--smoke)
+    timeout -s INT -k 30 "$budget" "$PY" "${args[@]}" > "$WORK/logs/run-$name-$s.log" 2>&1
+  else  # the same runner, with the parameters that cut it to the device time
+    note "$name runs with parameters $params"
+    timeout -s INT -k 30 "$budget" "$PY" - "$nb" "$OUTPUTS" "$smoke" "$params" > "$WORK/logs/run-$name-$s.log" 2>&1 <<'PY'
+import json, sys
+from gpt_oss_tutorial import runner
+nb, outputs, smoke, params = sys.argv[1:]
+summary = runner.run_all("gpt-oss-20b", smoke=smoke == "1", notebooks=[nb], outputs=outputs,
+                         extra_parameters=json.loads(params))
+print(f"Status: {summary['status']}")
+failed = [n for n in summary["notebooks"] if n["status"] == "failed"]
+if failed:
+    print(f"First failure ({failed[0]['name']}): {failed[0]['error']}")
+sys.exit(0 if summary["status"] == "ok" else 1)
+PY
+  fi
   rc=$?
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null
   [ -f "$OUTPUTS/summary.json" ] && cp "$OUTPUTS/summary.json" "$WORK/summaries/$s-$name.json"
