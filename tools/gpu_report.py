@@ -255,6 +255,8 @@ def render(work: Path) -> str:
         text = fmt(value)
         if label in PAIRED and value is not None:
             other, _ = lookup(entry, [PAIRED[label]])
+            if isinstance(other, dict):  # e.g. rows dropped per reason
+                other = sum(v for v in other.values() if isinstance(v, (int, float)))
             text += f" / {fmt(other)}"
         where = f"`{entry['name']}: {key}`" if key else ""
         if value is None and label in DERIVED:
