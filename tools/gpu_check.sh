@@ -19,7 +19,8 @@
 #   GPU_CHECK_PARAMETERS_NN  JSON parameters for notebook NN where the device time forces a cut, e.g.
 #                       GPU_CHECK_PARAMETERS_05='{"MAX_STEPS": 3}'; the notes record them (say why in GPU_CHECK_NOTE)
 #   GPU_CHECK_NOTE      a line for the report's "what was cut and why"
-#   HF_HUB_CACHE, HF_DATASETS_CACHE default into the work folder; the hub is switched off (HF_HUB_OFFLINE=1).
+#   HF_HOME is the work folder's hf/ (hub/ and datasets/ inside, where both stand-ins go); the hub is switched off
+#   (HF_HUB_OFFLINE=1).
 #   With $OUT set (the device runner's output folder) logs, summaries, executed notebooks and the report are
 #   copied to $OUT/gpu_check after every call.
 set -uo pipefail
@@ -31,8 +32,7 @@ WORK=${GPU_CHECK_WORK:-/dev/shm/gpu_check}
 OUTPUTS=${GPU_CHECK_OUTPUTS:-/tmp/gpu_check_outputs}
 DEADLINE=${GPU_CHECK_DEADLINE:-570}
 NOTEBOOKS=(00 01 02 03 04 05 06)
-export HF_HUB_CACHE=${HF_HUB_CACHE:-$WORK/hub}
-export HF_DATASETS_CACHE=${HF_DATASETS_CACHE:-$WORK/datasets}
+export HF_HOME=$WORK/hf HF_HUB_CACHE=$WORK/hf/hub HF_DATASETS_CACHE=$WORK/hf/datasets
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 export GPT_OSS_TUTORIAL_OUTPUTS=$OUTPUTS
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$here/scripts
@@ -73,8 +73,8 @@ build() {
   if [ ! -f tools/hub_dataset.py ]; then
     say "dataset: tools/hub_dataset.py is missing from this checkout"; return 1
   fi
-  say "dataset: tools/hub_dataset.py --cache $HF_HUB_CACHE (log: logs/build-dataset-$s.log)"
-  "$PY" tools/hub_dataset.py --cache "$HF_HUB_CACHE" > "$WORK/logs/build-dataset-$s.log" 2>&1
+  say "dataset: tools/hub_dataset.py --cache $HF_HOME (log: logs/build-dataset-$s.log)"
+  "$PY" tools/hub_dataset.py --cache "$HF_HOME" > "$WORK/logs/build-dataset-$s.log" 2>&1
   rc=$?
   tail -5 "$WORK/logs/build-dataset-$s.log" | tee -a "$WORK/logs/gpu_check.log"
   [ $rc -eq 0 ] || { say "dataset build FAILED (rc $rc): see logs/build-dataset-$s.log"; return $rc; }

@@ -491,6 +491,8 @@ def build_gpt_oss(cache: Path, *, arch: str, repo_id: str, bnb_repo_id: str | No
     from gpt_oss_tutorial.offline_models import TINY_GPT_OSS_CONFIG, build_harmony_bpe_tokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if arch == "gpt-oss-20b" and device == "cpu":
+        raise HubCacheError("--arch gpt-oss-20b is built on a CUDA GPU (42 GB of bf16 weights); none is visible here")
     want = {"format": FORMAT, "arch": arch, "seed": seed, "dtype": "bfloat16", **_versions()}
     out: dict = {"bf16": repo_id, "bnb4": bnb_repo_id}
     bf16_done = not force and is_complete(cache, repo_id, want)
