@@ -205,3 +205,38 @@ def test_gpt_oss_template_renders_like_the_project_template(messages, kwargs):
         theirs = theirs.replace(block + "<|end|>", block + "\n\n<|end|>")
     assert ours == theirs
     assert f"Current date: {DATE}" in ours and "Reasoning: " + kwargs.get("reasoning_effort", "medium") in ours
+
+
+def test_mxfp4_repository_loads_through_transformers_as_the_same_model(tmp_path):
+    """--experts mxfp4: the experts stored as the hub stores gpt-oss (blocks + scales), read back by transformers'
+    own MXFP4 de-quantization into exactly the model that was built (its weights rounded to MXFP4 first)."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, GptOssConfig, Mxfp4Config
+
+    from gpt_oss_tutorial import harmony
+    from gpt_oss_tutorial.offline_models import TINY_GPT_OSS_CONFIG, build_harmony_bpe_tokenizer
+
+    hub_models.build_gpt_oss(tmp_path, arch="tiny", repo_id="test/mx", bnb_repo_id=None, device="cpu",
+                             experts="mxfp4")
+    folder = hub_models.snapshot(tmp_path, "test/mx")
+    assert json.loads((folder / "config.json").read_text())["quantization_config"]["quant_method"] == "mxfp4"
+    index = json.loads((folder / "model.safetensors.index.json").read_text())["weight_map"]
+    with safe_open(str(folder / index["model.layers.0.mlp.experts.gate_up_proj_blocks"]), "pt") as f:
+        blocks = f.get_tensor("model.layers.0.mlp.experts.gate_up_proj_blocks")
+        scales = f.get_tensor("model.layers.0.mlp.experts.gate_up_proj_scales")
+    assert blocks.dtype == scales.dtype == torch.uint8 and blocks.shape[-1] == 16
+    assert blocks.shape[:-1] == scales.shape and "model.layers.0.mlp.experts.gate_up_proj" not in index
+
+    tokenizer = build_harmony_bpe_tokenizer()
+    config = GptOssConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                          eos_token_id=tokenizer.convert_tokens_to_ids(harmony.RETURN), **TINY_GPT_OSS_CONFIG)
+    expected = hub_models.build_random_model(config, "cpu", 0, [config.eos_token_id])
+    hub_models.mxfp4_round_experts(expected)
+    again = hub_models.mxfp4_pack(expected.model.layers[0].mlp.experts.gate_up_proj)
+    assert torch.equal(again[0], blocks) and torch.equal(again[1], scales)  # packing MXFP4 values is exact
+    loaded = AutoModelForCausalLM.from_pretrained(str(folder), quantization_config=Mxfp4Config(dequantize=True),
+                                                  dtype=torch.bfloat16).eval()
+    ids = torch.randint(0, len(tokenizer), (2, 40), generator=torch.Generator().manual_seed(4))
+    found = hub_models.compare_logits(expected, loaded, ids)
+    assert found["max_abs_diff"] == 0.0 and found["top1_agreement"] == 1.0

@@ -13,6 +13,7 @@
 #   GPU_CHECK_WORK      hub cache, dataset cache, logs, summaries          [/dev/shm/gpu_check]
 #   GPU_CHECK_OUTPUTS   the notebooks' outputs (exports take tens of GB)    [/tmp/gpu_check_outputs]
 #   GPU_CHECK_SMOKE=1   the notebooks' smoke parameters instead of the preset's
+#   GPU_CHECK_EXPERTS   how unsloth/gpt-oss-20b stores its experts: bf16, or mxfp4 as the hub does       [bf16]
 #   GPU_CHECK_DEADLINE  seconds this call may use; a notebook still running then is interrupted (its summary says
 #                       so) and the rest are left for the next call                          [570]
 #   GPU_CHECK_CALL_START  when the call began (date +%s), so that `build && run ...` in one call share one deadline
@@ -65,8 +66,9 @@ build() {
   s=$(stamp)
   machine_log "before build"
   "$PY" tools/gpu_report.py env "$WORK" >> "$WORK/logs/gpu_check.log" 2>&1
-  say "model: tools/hub_models.py --arch gpt-oss-20b into $HF_HUB_CACHE (log: logs/build-model-$s.log)"
-  "$PY" tools/hub_models.py --arch gpt-oss-20b --cache "$HF_HUB_CACHE" > "$WORK/logs/build-model-$s.log" 2>&1
+  say "model: tools/hub_models.py --arch gpt-oss-20b --experts ${GPU_CHECK_EXPERTS:-bf16} into $HF_HUB_CACHE (log: logs/build-model-$s.log)"
+  "$PY" tools/hub_models.py --arch gpt-oss-20b --experts "${GPU_CHECK_EXPERTS:-bf16}" --cache "$HF_HUB_CACHE" \
+    > "$WORK/logs/build-model-$s.log" 2>&1
   rc=$?
   grep '^\[hub_models\]' "$WORK/logs/build-model-$s.log" | tee -a "$WORK/logs/gpu_check.log"
   [ $rc -eq 0 ] || { say "model build FAILED (rc $rc): see logs/build-model-$s.log"; tail -20 "$WORK/logs/build-model-$s.log"; return $rc; }

@@ -216,10 +216,11 @@ def render(work: Path) -> str:
     started = [s.get("started") for s in summaries if s.get("started")]
     lines = ["# The tutorial on a GPU: verification run", "",
              "Written by `tools/gpu_report.py` from a run of `tools/gpu_check.sh`: every notebook executed unmodified "
-             "by `scripts/run_all.py --preset gpt-oss-20b`, on a machine without hub access. The model is the real "
+             "by the project's runner (`scripts/run_all.py --preset gpt-oss-20b`; parameters changed only where "
+             "\"What was cut and why\" says so), on a machine without hub access. The model is the real "
              "gpt-oss-20b architecture and configuration with **random weights**, placed under the hub ids "
-             "(`unsloth/gpt-oss-20b` in bf16, `unsloth/gpt-oss-20b-unsloth-bnb-4bit` as a bitsandbytes NF4 "
-             "checkpoint) by `tools/hub_models.py`; the dataset is a small stand-in in the hub's exact schema. "
+             "(`unsloth/gpt-oss-20b`, `unsloth/gpt-oss-20b-unsloth-bnb-4bit` as a bitsandbytes NF4 checkpoint of "
+             "the same weights) by `tools/hub_models.py`" + _experts_note(work) + "; the dataset is a small stand-in in the hub's exact schema. "
              "Speed and memory are those of the real model; losses, rewards and languages are not meaningful.", ""]
     gpus = env.get("gpus") or []
     lines += ["## Machine", "", "| | |", "|---|---|",
@@ -266,6 +267,15 @@ def render(work: Path) -> str:
     lines += ["", "Logs of every step: `logs/` of the work folder (`tools/gpu_check.sh` copies them to the device "
               "run's output folder).", ""]
     return "\n".join(lines)
+
+
+def _experts_note(work: Path) -> str:
+    """How the stand-in stored the experts of unsloth/gpt-oss-20b, from the build's marker in the hub cache."""
+    for marker in (work / "hf" / "hub" / "models--unsloth--gpt-oss-20b" / "snapshots").glob("*/offline_stand_in.json"):
+        experts = (_read_json(marker) or {}).get("experts")
+        if experts:
+            return f" (its experts stored in {experts})"
+    return ""
 
 
 def _read_json(path: Path):

@@ -467,6 +467,73 @@ def compare_logits(reference, other, input_ids) -> dict:
             "top1_agreement": float((a.argmax(-1) == b.argmax(-1)).float().mean())}
 
 
+# --------------------------------------------------------------------------- MXFP4 (the hub's expert format)
+FP4_MAGNITUDES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # e2m1; code bit 3 is the sign, as transformers reads it
+MXFP4_CONFIG = {"quant_method": "mxfp4", "modules_to_not_convert": [
+    "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]}
+
+
+def mxfp4_pack(weight):
+    """A fused expert tensor (E, in, out) as MXFP4 ``blocks`` (E, out, in/32, 16) uint8 and ``scales``
+    (E, out, in/32) uint8: 32 values share a power-of-two scale (biased by 127), each an FP4 code, two per byte."""
+    import torch
+
+    experts, n_in, n_out = weight.shape
+    blocks = torch.empty(experts, n_out, n_in // 32, 16, dtype=torch.uint8, device=weight.device)
+    scales = torch.empty(experts, n_out, n_in // 32, dtype=torch.uint8, device=weight.device)
+    lut = torch.tensor(FP4_MAGNITUDES, device=weight.device)
+    edges = (lut[1:] + lut[:-1]) / 2
+    for e in range(experts):  # one expert at a time: the float32 temporaries of all experts would not fit
+        groups = weight[e].t().float().reshape(n_out, n_in // 32, 32)
+        exponent = torch.ceil(torch.log2(groups.abs().amax(-1).clamp_min(2.0**-120) / 6.0)).clamp(-127, 127)
+        scaled = groups / torch.exp2(exponent)[..., None]
+        magnitude = torch.bucketize(scaled.abs().contiguous(), edges).to(torch.uint8)
+        code = magnitude | (((scaled < 0) & (magnitude > 0)).to(torch.uint8) << 3)  # no "-0": packing is idempotent
+        blocks[e] = code[..., 0::2] | (code[..., 1::2] << 4)
+        scales[e] = (exponent + 127).to(torch.uint8)
+    return blocks, scales
+
+
+def mxfp4_round_experts(model) -> None:
+    """Replace every expert weight by its MXFP4 value, so the bf16, MXFP4 and 4-bit repositories hold one model."""
+    import torch
+    from transformers.integrations.mxfp4 import convert_moe_packed_tensors
+
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for name in ("gate_up_proj", "down_proj"):
+                param = getattr(layer.mlp.experts, name)
+                param.copy_(convert_moe_packed_tensors(*mxfp4_pack(param), dtype=param.dtype))
+
+
+def save_mxfp4(model, folder: Path) -> None:
+    """The model as the hub stores gpt-oss: experts in MXFP4 (``*_blocks``/``*_scales``), the rest bf16."""
+    from safetensors.torch import save_file
+
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith((".gate_up_proj", ".down_proj"))}
+    names = [f"model-{i + 1:05d}-of-{len(model.model.layers) + 1:05d}.safetensors"
+             for i in range(len(model.model.layers) + 1)]
+    weight_map = {}
+    for i, layer in enumerate(model.model.layers):
+        tensors = {}
+        for name in ("gate_up_proj", "down_proj"):
+            blocks, scales = mxfp4_pack(getattr(layer.mlp.experts, name))
+            tensors[f"model.layers.{i}.mlp.experts.{name}_blocks"] = blocks.cpu()
+            tensors[f"model.layers.{i}.mlp.experts.{name}_scales"] = scales.cpu()
+        save_file(tensors, str(folder / names[i]), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(tensors, names[i]))
+    save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(folder / names[-1]),
+              metadata={"format": "pt"})
+    weight_map.update(dict.fromkeys(state, names[-1]))
+    total = sum(os.path.getsize(folder / n) for n in names)
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}, indent=2) + "\n")
+    config = json.loads(model.config.to_json_string())
+    config["quantization_config"] = MXFP4_CONFIG
+    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    model.generation_config.save_pretrained(str(folder))
+
+
 def build_random_model(config, device: str, seed: int, stop_ids: list[int]):
     """Random bf16 weights (transformers' own initialisation) built directly on ``device``."""
     import torch
@@ -482,9 +549,10 @@ def build_random_model(config, device: str, seed: int, stop_ids: list[int]):
 
 
 def build_gpt_oss(cache: Path, *, arch: str, repo_id: str, bnb_repo_id: str | None, seed: int = 0,
-                  device: str | None = None, force: bool = False) -> dict:
-    """Random weights of ``arch`` ("gpt-oss-20b", or "tiny" for the CPU test of this path) under ``repo_id`` in
-    bf16 and, unless ``bnb_repo_id`` is None, quantized to 4-bit NF4 under ``bnb_repo_id``."""
+                  device: str | None = None, force: bool = False, experts: str = "bf16") -> dict:
+    """Random weights of ``arch`` ("gpt-oss-20b", or "tiny" for the CPU test of this path) under ``repo_id`` --
+    experts in bf16, or with ``experts="mxfp4"`` in MXFP4 as the hub stores gpt-oss -- and, unless ``bnb_repo_id``
+    is None, the same weights quantized to 4-bit NF4 under ``bnb_repo_id``."""
     import torch
 
     from gpt_oss_tutorial import harmony
@@ -493,7 +561,9 @@ def build_gpt_oss(cache: Path, *, arch: str, repo_id: str, bnb_repo_id: str | No
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if arch == "gpt-oss-20b" and device == "cpu":
         raise HubCacheError("--arch gpt-oss-20b is built on a CUDA GPU (42 GB of bf16 weights); none is visible here")
-    want = {"format": FORMAT, "arch": arch, "seed": seed, "dtype": "bfloat16", **_versions()}
+    if experts not in ("bf16", "mxfp4"):
+        raise ValueError(f"experts must be 'bf16' or 'mxfp4', got {experts!r}")
+    want = {"format": FORMAT, "arch": arch, "seed": seed, "dtype": "bfloat16", "experts": experts, **_versions()}
     out: dict = {"bf16": repo_id, "bnb4": bnb_repo_id}
     bf16_done = not force and is_complete(cache, repo_id, want)
     bnb_want = dict(want, dtype="nf4", source_revision=snapshot(cache, repo_id).name if bf16_done else None)
@@ -508,7 +578,13 @@ def build_gpt_oss(cache: Path, *, arch: str, repo_id: str, bnb_repo_id: str | No
 
         folder = snapshot(cache, repo_id)
         tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        model = GptOssForCausalLM.from_pretrained(str(folder), dtype=torch.bfloat16, device_map={"": device}).eval()
+        kwargs = {}
+        if experts == "mxfp4":
+            from transformers import Mxfp4Config
+
+            kwargs["quantization_config"] = Mxfp4Config(dequantize=True)  # MXFP4 values are exact in bf16
+        model = GptOssForCausalLM.from_pretrained(str(folder), dtype=torch.bfloat16, device_map={"": device},
+                                                  **kwargs).eval()
         log(f"{repo_id}: loaded from {folder} to quantize it", t)
     else:
         tokenizer = build_harmony_bpe_tokenizer()
@@ -527,14 +603,21 @@ def build_gpt_oss(cache: Path, *, arch: str, repo_id: str, bnb_repo_id: str | No
         if device == "cuda":
             torch.cuda.synchronize()
         log(f"{arch}: {sum(p.numel() for p in model.parameters()):,} random bf16 parameters built on {device}", t)
+        if experts == "mxfp4":
+            t = time.perf_counter()
+            mxfp4_round_experts(model)  # every repository then holds the same model
+            log("expert weights rounded to their MXFP4 values", t)
     params = sum(p.numel() for p in model.parameters())
 
     if not bf16_done:
         with staging(cache, repo_id) as stage:
             t = time.perf_counter()
-            save_weights(model, stage)
+            if experts == "mxfp4":
+                save_mxfp4(model, stage)
+            else:
+                save_weights(model, stage)
             save_tokenizer(tokenizer, stage)
-            log(f"{repo_id}: bf16 weights saved ({_gb(stage)} GB)", t)
+            log(f"{repo_id}: weights saved, experts in {experts} ({_gb(stage)} GB)", t)
             publish(stage, cache, repo_id, {**want, "parameters": params})
     bnb_want["source_revision"] = snapshot(cache, repo_id).name
     if bnb_repo_id is not None and (force or not is_complete(cache, bnb_repo_id, bnb_want)):
@@ -571,10 +654,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="--arch tiny: random weights built here with the bf16 + 4-bit path of gpt-oss-20b "
                              "(needs bitsandbytes) instead of the offline_models tiny-gpt-oss")
     parser.add_argument("--no-4bit", action="store_true", help="skip the bitsandbytes 4-bit checkpoint")
+    parser.add_argument("--experts", choices=("bf16", "mxfp4"), default="bf16",
+                        help="how the bf16 repository stores the experts: bf16 (default), or MXFP4 as the hub's "
+                             "unsloth/gpt-oss-20b and openai/gpt-oss-20b do (the weights are rounded to MXFP4 "
+                             "values first, so the 4-bit checkpoint quantizes the same model)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="rebuild even when a complete build is present")
     args = parser.parse_args(argv)
     cache = (args.cache or default_cache()).expanduser().resolve()
+    if args.experts == "mxfp4" and args.arch == "tiny" and not args.random_weights:
+        parser.error("--experts mxfp4 needs --random-weights with --arch tiny")
     if args.arch == "gpt-oss-20b" and args.repo_id not in (None, GPT_OSS_20B):
         parser.error(f"--arch gpt-oss-20b is placed under {GPT_OSS_20B} (and {GPT_OSS_20B_BNB4})")
     try:
@@ -588,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             repo_id = GPT_OSS_20B if args.arch == "gpt-oss-20b" else (args.repo_id or TINY_DEFAULT_ID)
             bnb = None if args.no_4bit else (GPT_OSS_20B_BNB4 if args.arch == "gpt-oss-20b" else repo_id + "-bnb-4bit")
-            build_gpt_oss(cache, arch=args.arch, repo_id=repo_id, bnb_repo_id=bnb, seed=args.seed, force=args.force)
+            build_gpt_oss(cache, arch=args.arch, repo_id=repo_id, bnb_repo_id=bnb, seed=args.seed, force=args.force,
+                          experts=args.experts)
     except HubCacheError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
