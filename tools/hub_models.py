@@ -2,7 +2,7 @@
 """An offline hub for the model: place a model under the hub ids the tutorial asks for, in a Hugging Face cache.
 
     python tools/hub_models.py --arch tiny --repo-id tutorial-offline/tiny-gpt-oss --cache DIR
-    python tools/hub_models.py --arch gpt-oss-20b --cache /dev/shm/hf/hub          # on a CUDA GPU, ~3 min
+    python tools/hub_models.py --arch gpt-oss-20b --cache /dev/shm/hf/hub [--experts mxfp4]   # on a CUDA GPU
 
 The folders follow the hub cache layout (``models--org--name/{blobs,refs/main,snapshots/<rev>}``), so with
 ``HF_HUB_CACHE=DIR HF_HUB_OFFLINE=1`` the unmodified ``from_pretrained("<hub id>")`` calls of transformers and Unsloth
@@ -10,8 +10,9 @@ load them: the tutorial's hub code path runs on a machine without the hub.
 
 * ``--arch tiny``: the repository's tiny-gpt-oss (offline_models) under ``--repo-id`` (any machine, seconds).
 * ``--arch gpt-oss-20b``: random bf16 weights of the real gpt-oss-20b architecture and configuration (``use_cache``
-  on, as on the hub) under ``unsloth/gpt-oss-20b`` (the hub's copy stores its experts in MXFP4; this one in bf16, as
-  ``unsloth/gpt-oss-20b-BF16`` does), and the same weights quantized to 4-bit NF4 by bitsandbytes under
+  on, as on the hub) under ``unsloth/gpt-oss-20b`` -- experts in bf16 as ``unsloth/gpt-oss-20b-BF16`` stores them,
+  or with ``--experts mxfp4`` in MXFP4 as the hub's ``unsloth/gpt-oss-20b`` does -- and the same weights quantized
+  to 4-bit NF4 by bitsandbytes under
   ``unsloth/gpt-oss-20b-unsloth-bnb-4bit`` -- the checkpoint Unsloth loads for ``unsloth/gpt-oss-20b`` with
   ``load_in_4bit=True``. Like Unsloth's own, that checkpoint stores each expert as its own linear layer
   (``mlp.experts.gate_up_projs.N`` / ``down_projs.N``, router as ``mlp.router.linear``): Unsloth reads that split
