@@ -23,7 +23,7 @@
 #   HF_HOME is the work folder's hf/ (hub/ and datasets/ inside, where both stand-ins go); the hub is switched off
 #   (HF_HUB_OFFLINE=1).
 #   With $OUT set (the device runner's output folder) logs, summaries, executed notebooks and the report are
-#   copied to $OUT/gpu_check after every call.
+#   archived to $OUT/gpu_check.tar.gz after every notebook.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,14 +44,15 @@ say() { echo "[gpu_check $(date -u +%H:%M:%S)] $*" | tee -a "$WORK/logs/gpu_chec
 left() { echo $((DEADLINE - ($(date +%s) - call_start))); }
 note() { echo "- $(date -u +%Y-%m-%dT%H:%MZ): $*" >> "$WORK/notes.md"; say "note: $*"; }
 
-copy_out() {
+copy_out() {  # the device runner returns at most 8 files: one archive of everything, plus the log and the report
   [ -n "${OUT:-}" ] || return 0
-  mkdir -p "$OUT/gpu_check"
-  for item in logs summaries gpu_memory env.json notes.md; do
-    [ -e "$WORK/$item" ] && cp -r "$WORK/$item" "$OUT/gpu_check/"
-  done
-  [ -d "$OUTPUTS/notebooks" ] && cp -r "$OUTPUTS/notebooks" "$OUT/gpu_check/"
-  [ -f docs/gpu-run.md ] && cp docs/gpu-run.md "$OUT/gpu_check/"
+  local items=() extra=()
+  for item in logs summaries gpu_memory env.json notes.md; do [ -e "$WORK/$item" ] && items+=("$item"); done
+  for item in notebooks figures summary.json report.md; do [ -e "$OUTPUTS/$item" ] && extra+=("$item"); done
+  tar -czf "$OUT/gpu_check.tar.gz.tmp" -C "$WORK" "${items[@]}" ${extra[@]:+-C "$OUTPUTS" "${extra[@]}"} 2>/dev/null \
+    && mv "$OUT/gpu_check.tar.gz.tmp" "$OUT/gpu_check.tar.gz"
+  [ -f "$WORK/logs/gpu_check.log" ] && cp "$WORK/logs/gpu_check.log" "$OUT/"
+  [ -f docs/gpu-run.md ] && cp docs/gpu-run.md "$OUT/"
   return 0
 }
 trap copy_out EXIT
