@@ -77,7 +77,7 @@ build() {
     say "dataset: tools/hub_dataset.py is missing from this checkout"; return 1
   fi
   say "dataset: tools/hub_dataset.py --cache $HF_HOME (log: logs/build-dataset-$s.log)"
-  "$PY" tools/hub_dataset.py --cache "$HF_HOME" > "$WORK/logs/build-dataset-$s.log" 2>&1
+  "$PY" tools/hub_dataset.py --cache "$HF_HOME" --rows "${GPU_CHECK_ROWS:-1000}" > "$WORK/logs/build-dataset-$s.log" 2>&1
   rc=$?
   tail -5 "$WORK/logs/build-dataset-$s.log" | tee -a "$WORK/logs/gpu_check.log"
   [ $rc -eq 0 ] || { say "dataset build FAILED (rc $rc): see logs/build-dataset-$s.log"; return $rc; }
@@ -99,7 +99,9 @@ run_one() {  # one notebook through the runner, its GPU memory sampled every 0.5
   for path in notebooks/"$nb"_*.ipynb; do [ -f "$path" ] && name=$(basename "$path" .ipynb); done
   sampler=""
   if command -v nvidia-smi >/dev/null; then
-    nvidia-smi --query-gpu=timestamp,memory.used --format=csv,noheader,nounits -lms 500 \
+    # only the GPU this run may use (CUDA_VISIBLE_DEVICES), so that a second job on another GPU is not counted
+    nvidia-smi ${CUDA_VISIBLE_DEVICES:+-i "$CUDA_VISIBLE_DEVICES"} --query-gpu=timestamp,memory.used \
+      --format=csv,noheader,nounits -lms 500 \
       >> "$WORK/gpu_memory/$name.csv" 2>/dev/null &
     sampler=$!
   fi
