@@ -290,8 +290,9 @@ def render_item(tokenizer, item: Mapping) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 def visible_text(text: str) -> str:
     """Generated text with the Harmony markers and channel headers removed (what a lenient reader sees)."""
-    text = re.sub(r"<\|channel\|>\s*\w+\s*(?:<\|constrain\|>\s*\S+\s*)?<\|message\|>", " ", text or "")
-    text = re.sub(r"<\|start\|>\s*\w+", " ", text)
+    # bounded header words: a run of markers without spaces must not be rescanned from every <|channel|>
+    text = re.sub(r"<\|channel\|>\s*\w{1,40}\s*(?:<\|constrain\|>\s*[^\s<]{1,40}\s*)?<\|message\|>", " ", text or "")
+    text = re.sub(r"<\|start\|>\s*\w{1,40}", " ", text)
     return _MARKERS.sub(" ", text).strip()
 
 

@@ -271,13 +271,16 @@ def _style_of(kwargs, i) -> str:
     return style if style in STYLES else "harmony"
 
 
-def _max_chars_of(kwargs, i) -> float:
-    value = _option(kwargs, "max_chars", i, DEFAULT_MAX_CHARS)
+def _positive(value, default: float) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return float(DEFAULT_MAX_CHARS)
-    return value if value > 0 else float(DEFAULT_MAX_CHARS)
+        return float(default)
+    return value if value > 0 else float(default)
+
+
+def _max_chars_of(kwargs, i) -> float:
+    return _positive(_option(kwargs, "max_chars", i, DEFAULT_MAX_CHARS), DEFAULT_MAX_CHARS)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -299,52 +302,74 @@ def _format_score(parsed: _Parsed, style: str, max_chars: float) -> float:
     return max(-1.0, min(1.0, score))
 
 
+def _never_raises(name: str, fallback: float = 0.0):
+    """Decorator: a finite float out of any input; an exception is logged and scores ``fallback``."""
+    def wrap(func):
+        def safe(*args, **kwargs) -> float:
+            try:
+                return _finite(func(*args, **kwargs), fallback)
+            except Exception:  # a reward must never take a training run down
+                log.warning("%s failed; score %s", name, fallback, exc_info=True)
+                return fallback
+        safe.__name__ = safe.__qualname__ = name
+        safe.__doc__ = func.__doc__
+        return safe
+    return wrap
+
+
+@_never_raises("format_score")
+def format_score(completion, *, style: str = "harmony", max_chars: float = DEFAULT_MAX_CHARS) -> float:
+    """Structure of one completion in -1..1: +0.25 each for reasoning, a final answer, well-formed markup and an
+    answer value in the final; -0.5 for none of these, -1 for an empty one, -0.5 more past ``max_chars``."""
+    style = style if style in STYLES else "harmony"
+    return _format_score(_parse(completion, style), style, _positive(max_chars, DEFAULT_MAX_CHARS))
+
+
+@_never_raises("correctness_score")
+def correctness_score(completion, truth, *, style: str = "harmony") -> float:
+    """One completion against its ground truth: +1 correct, -0.5 wrong, -1 no answer, 0.0 without a truth."""
+    if normalize_truth(truth) is None:
+        return 0.0
+    parsed = _parse(completion, style if style in STYLES else "harmony")
+    if parsed.answer is None:
+        return -1.0
+    verdict = check_answer(parsed.answer, truth)
+    if verdict is None:
+        return -1.0
+    return 1.0 if verdict else -0.5
+
+
+@_never_raises("language_score")
+def language_score(completion, requested_language, *, style: str = "harmony") -> float:
+    """+1 when the reasoning is in ``requested_language``, -0.5 in another language, 0.0 when it cannot be told."""
+    try:
+        requested = language_code(requested_language)
+    except ValueError:
+        return 0.0
+    style = style if style in STYLES else "harmony"
+    parsed = _parse(completion, style)
+    detected = detect_language(parsed.answer if style == "plain" else parsed.reasoning)
+    if detected is None:
+        return 0.0
+    return 1.0 if detected == requested else -0.5
+
+
 def format_reward(completions=None, **kwargs) -> list[float]:
-    """Structure reward in -1..1 (see the module docstring); options ``style`` and ``max_chars`` as keywords."""
-
-    def one(i, completion):
-        style = _style_of(kwargs, i)
-        return _format_score(_parse(completion, style), style, _max_chars_of(kwargs, i))
-
-    return _safe_map("format_reward", completions, one)
+    """``format_score`` for each completion, in TRL's signature; options ``style`` and ``max_chars`` as keywords."""
+    return _safe_map("format_reward", completions, lambda i, c: format_score(
+        c, style=_style_of(kwargs, i), max_chars=_max_chars_of(kwargs, i)))
 
 
 def correctness_reward(completions=None, answer=None, **kwargs) -> list[float]:
-    """+1 correct, -0.5 wrong, -1 no answer, 0.0 without ground truth (math-verify against the ``answer`` column)."""
-
-    def one(i, completion):
-        truth = _row(answer, i)
-        if normalize_truth(truth) is None:
-            return 0.0
-        parsed = _parse(completion, _style_of(kwargs, i))
-        if parsed.answer is None:
-            return -1.0
-        verdict = check_answer(parsed.answer, truth)
-        if verdict is None:
-            return -1.0
-        return 1.0 if verdict else -0.5
-
-    return _safe_map("correctness_reward", completions, one)
+    """``correctness_score`` for each completion against its row's ``answer`` column, in TRL's signature."""
+    return _safe_map("correctness_reward", completions, lambda i, c: correctness_score(
+        c, _row(answer, i), style=_style_of(kwargs, i)))
 
 
 def language_reward(completions=None, reasoning_language=None, **kwargs) -> list[float]:
-    """+1 reasoning in the requested language, -0.5 in another one, 0.0 unknown/absent (``reasoning_language``)."""
-
-    def one(i, completion):
-        requested = _row(reasoning_language, i)
-        try:
-            requested = language_code(requested)
-        except ValueError:
-            return 0.0
-        style = _style_of(kwargs, i)
-        parsed = _parse(completion, style)
-        reasoning = parsed.answer if style == "plain" else parsed.reasoning
-        detected = detect_language(reasoning)
-        if detected is None:
-            return 0.0
-        return 1.0 if detected == requested else -0.5
-
-    return _safe_map("language_reward", completions, one)
+    """``language_score`` for each completion against its row's ``reasoning_language``, in TRL's signature."""
+    return _safe_map("language_reward", completions, lambda i, c: language_score(
+        c, _row(reasoning_language, i), style=_style_of(kwargs, i)))
 
 
 _COMPONENT_FUNCS = {"format": format_reward, "correctness": correctness_reward, "language": language_reward}
