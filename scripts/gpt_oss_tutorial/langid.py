@@ -207,6 +207,13 @@ def _detector():
     return _DETECTOR
 
 
+def available() -> bool:
+    """Is the language identifier (lingua-language-detector) installed? Without it no language is ever detected."""
+    import importlib.util
+
+    return importlib.util.find_spec("lingua") is not None
+
+
 def warm_up() -> float:
     """Build the detector and load its language models now; returns the seconds it took (0 when already loaded)."""
     start = time.perf_counter()

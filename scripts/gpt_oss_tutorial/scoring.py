@@ -29,7 +29,7 @@ import signal
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from .langid import detect_language, language_code
+from .langid import available, detect_language, language_code
 
 log = logging.getLogger(__name__)
 
@@ -378,12 +378,13 @@ def score_generation(text, *, requested_language: str, user_language: str, truth
     final = parsed.final if isinstance(parsed.final, str) else None
     analysis_language = detect_language(analysis)
     final_language = detect_language(final)
+    measured = available()  # without the identifier the language verdicts are unknown (None), not "wrong"
     return {
         "valid": bool(parsed.valid),
         "analysis_language": analysis_language,
         "final_language": final_language,
-        "language_ok": analysis_language is not None and analysis_language == requested,
-        "final_language_ok": final_language is not None and final_language == user,
+        "language_ok": (analysis_language is not None and analysis_language == requested) if measured else None,
+        "final_language_ok": (final_language is not None and final_language == user) if measured else None,
         "correct": check_answer(final, truth) if final is not None else None,
         "answer": extract_answer(final),
         "analysis_chars": len(analysis or ""),
@@ -418,9 +419,15 @@ def _is_true(v) -> bool:
         return False
 
 
+_UNMEASURED_IF_NONE = ("language", "final_language")  # None on every row: no language identifier, not "0 %"
+
+
 def _fractions(rows: Sequence[Mapping]) -> dict:
     n = len(rows)
     out = {metric: (sum(_is_true(r.get(key)) for r in rows) / n if n else 0.0) for metric, key in _ROW_KEY.items()}
+    for metric in _UNMEASURED_IF_NONE:
+        if n and all(r.get(_ROW_KEY[metric]) is None for r in rows):
+            out[metric] = None
     out["n"] = n
     return out
 
