@@ -207,18 +207,10 @@ from trl import GRPOConfig, GRPOTrainer
 
 max_prompt_length = max(lengths) + 1
 max_completion_length = max(8, min(preset.grpo_max_completion, preset.max_seq_length - max_prompt_length))
-if loaded.backend == "unsloth":
-    training_args = GRPOConfig(
-        output_dir=str(output_dir / "checkpoints"),
-        max_steps=preset.grpo_steps,
-        learning_rate=preset.grpo_learning_rate,
-        num_generations=preset.grpo_generations,
-        max_completion_length=max_completion_length,
-        temperature=1.0,
-        beta=0.0,
-        reward_weights=reward_weights,
+if loaded.backend == "unsloth":  # a CUDA GPU: Unsloth's gpt-oss GRPO settings
+    speed_and_memory = dict(
         per_device_train_batch_size=1,
-        gradient_accumulation_steps=preset.grpo_generations,
+        gradient_accumulation_steps=preset.grpo_generations,  # the group, accumulated
         optim=preset.optim,
         lr_scheduler_type="linear",
         warmup_ratio=0.1,
@@ -227,23 +219,10 @@ if loaded.backend == "unsloth":
         fp16=not torch.cuda.is_bf16_supported(),
         gradient_checkpointing=True,
         use_vllm=False,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        seed=preset.seed,
-        remove_unused_columns=False,  # the reward functions read the answer and reasoning_language columns
         **grpo.supported_fields(GRPOConfig, max_prompt_length=max_prompt_length),
     )
-else:
-    training_args = GRPOConfig(
-        output_dir=str(output_dir / "checkpoints"),
-        max_steps=preset.grpo_steps,
-        learning_rate=preset.grpo_learning_rate,
-        num_generations=preset.grpo_generations,
-        max_completion_length=max_completion_length,
-        temperature=1.0,
-        beta=0.0,
-        reward_weights=reward_weights,
+else:  # transformers + peft
+    speed_and_memory = dict(
         per_device_train_batch_size=2 * preset.grpo_generations,  # whole groups per micro-batch (TRL's rule)
         gradient_accumulation_steps=1,
         optim="adamw_torch",
@@ -251,12 +230,23 @@ else:
         bf16=False,
         use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=False,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        seed=preset.seed,
-        remove_unused_columns=False,
     )
+training_args = GRPOConfig(
+    output_dir=str(output_dir / "checkpoints"),
+    max_steps=preset.grpo_steps,
+    learning_rate=preset.grpo_learning_rate,
+    num_generations=preset.grpo_generations,
+    max_completion_length=max_completion_length,
+    temperature=1.0,
+    beta=0.0,
+    reward_weights=reward_weights,
+    logging_steps=1,
+    save_strategy="no",
+    report_to="none",
+    seed=preset.seed,
+    remove_unused_columns=False,  # the reward functions read the answer and reasoning_language columns
+    **speed_and_memory,
+)
 trainer = GRPOTrainer(
     model=loaded.model,
     reward_funcs=reward_funcs,
