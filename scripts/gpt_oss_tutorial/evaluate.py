@@ -49,7 +49,7 @@ DEFAULT_EFFORTS = ("low", "medium", "high")
 MAIN_EFFORT = "medium"
 # End-of-turn tokens of common non-Harmony chat formats (ChatML, Llama 3, GPT-2/gpt-oss <|endoftext|>, Llama 2).
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>")
-# Targets of the CPU tutorial (issue: "the CPU tutorial must really learn"), checked and reported, never enforced.
+# Targets of the CPU tutorial (what it must learn), checked and reported, never enforced.
 TARGETS = {"after_valid_min": 0.90, "after_language_min": 0.90, "before_valid_max": 0.20, "before_language_max": 0.20}
 _DEVELOPER_LANGUAGE = re.compile(r"^\s*reasoning\s+language\s*:[^\n]*", re.I)
 _MARKERS = re.compile("|".join(re.escape(t) for t in harmony.SPECIAL_TOKENS))

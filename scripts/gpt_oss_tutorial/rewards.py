@@ -1,41 +1,12 @@
-"""GRPO reward functions, with the signature TRL's ``GRPOTrainer`` calls.
+"""GRPO reward helpers: score one completion (``format_score``, ``correctness_score``, ``language_score``) and wrap
+them in TRL's reward signature ``func(completions, **columns) -> list[float]``.
 
-TRL 1.16 calls every reward function as ``func(prompts=..., completions=..., completion_ids=..., **columns)`` where
-``columns`` are the dataset's other columns (one value per completion: ``answer``, ``reasoning_language``, ...) plus
-``trainer_state``, ``log_extra`` and ``log_metric``; it wants one float per completion back (None would become NaN).
-The functions here take what they need and swallow the rest through ``**kwargs``.
-
-Rewards (each one float per completion, always finite, never an exception):
-
-* ``format_reward`` -- structure, in -1..1: +0.25 reasoning present, +0.25 final answer present, +0.25 well formed
-  (Harmony: ``parse_harmony(...).valid``; think: one ``<think>…</think>`` block then an answer), +0.25 an answer value
-  can be extracted from the final (``scoring.extract_answer``); text with none of these: -0.5; empty or non-text
-  completion: -1.0; longer than ``max_chars`` (default ``DEFAULT_MAX_CHARS``): -0.5 on top. Clipped to -1..1.
-  With ``style="plain"`` (no reasoning channel): +0.5 answer present, +0.5 answer value extractable.
-* ``correctness_reward`` -- math-verify against the row's ``answer`` column: +1 correct, -0.5 wrong, -1 no answer
-  (no final, or nothing extractable); 0.0 when the row has no ground truth (column missing or shorter; None, empty,
-  NaN or non-text value).
-* ``language_reward`` -- +1 when the reasoning is in the row's ``reasoning_language`` (name or code), -0.5 when it is
-  in another language, 0.0 when unknown (no reasoning, too short to tell, no/unknown requested language).
-  With ``style="plain"`` the whole answer is the reasoning.
-* ``combined_reward(weights)`` -- one function returning the weighted sum; ``make_reward_funcs(weights)`` -- the
-  components as separate functions plus their weights, for ``GRPOConfig(reward_weights=...)``: TRL then logs each
-  component (``rewards/format_reward/mean``, ...). A component with weight 0 is still computed and logged -- a cheap
-  way to watch the reasoning language without rewarding it.
-
-Chat formats (``style``): ``"harmony"`` (gpt-oss), ``"think"`` (Qwen3/DeepSeek-R1 ``<think>…</think>answer``; the
-opening tag may sit in the prompt), ``"plain"`` (Llama 3 and others without a reasoning channel). Pass it as a
-keyword, through ``functools.partial(format_reward, style="think")`` (TRL logs a partial under the wrapped name) or
-``make_reward_funcs(weights, style="think")``.
-
-What a completion may be: a string; a chat-message list ``[{"role": "assistant", "content": ...}]`` (TRL's
-conversational form -- a ``thinking``/``reasoning_content``/``reasoning`` field, as TRL's ``parse_response`` fills it
-for gpt-oss, is the reasoning, ``content`` the final); a message dict; bytes (decoded as UTF-8). Harmony text that
-lost its special tokens to ``skip_special_tokens=True`` decoding (``analysis…assistantfinal…``, TRL's default for
-non-conversational prompts) is recognised too. Anything else (None, numbers, nested junk) counts as an empty
-completion. ``completions`` itself: None or empty gives ``[]``; a single string/bytes/dict is one completion; any other
-iterable is listed; a non-iterable value is one (empty) completion. Dataset columns: a list is read row by row
-(missing rows count as absent); a single scalar (``answer="42"``) applies to every row.
+Notebook 05 defines the reward functions it trains with over the three scorers. The scorers never raise and cost time
+linear in the text; they read Harmony text (also with its special tokens stripped by the decoder,
+``analysis…assistantfinal…``), ``<think>…</think>`` text (``style="think"``), plain answers (``style="plain"``) and
+TRL's chat-message lists. ``format_reward``/``correctness_reward``/``language_reward`` are the same scorers over a
+batch with dataset columns read row by row (a scalar applies to every row); ``make_reward_funcs`` binds a style and
+weights for ``GRPOConfig(reward_weights=...)``.
 """
 from __future__ import annotations
 

@@ -1,24 +1,11 @@
-"""Scoring generations: is the answer right, is the reasoning in the requested language, and the metrics over a run.
+"""Scoring generations: the answer value of a final message, whether it equals the ground truth, one generation's
+verdicts, and the fractions over a run.
 
-* ``extract_answer(final_text)`` -- the answer value of a final message: the last ``\\boxed{}``, else the value after
-  "answer is" / "réponse est" / "Antwort ist" / "respuesta es" / "risposta è" / "答案是" (and "Answer:", "result is",
-  ...), else the value after the last ``=``, else the last number or fraction. Lists of solutions come back as
-  ``"2, -3"``; a leading ``x =`` is dropped; thousands separators go (``1,000``, ``12 000``: a comma followed by
-  exactly three digits is read as one) and other decimal commas become points (``2,5`` -> ``2.5``).
-* ``check_answer(final_text, truth)`` -- math-verify against the ground truth (``"42"``, ``"3/4"``, ``"2, -3"``: a
-  comma-separated truth is a set, in any order). ``None`` when no answer can be extracted (or the truth is empty).
-  Never raises.
-* ``score_generation(text, requested_language=..., user_language=..., truth=...)`` -- one generation, parsed with
-  ``harmony.parse_harmony``, to a flat dict.
-* ``aggregate(rows, by=(...))`` / ``overall(rows)`` -- the fractions the notebooks plot and report.
-
-math-verify and threads: math-verify 0.9 bounds ``parse``/``verify`` with ``signal.alarm``, which exists only in the
-main thread (a Jupyter cell and TRL's reward computation run there). Called from any other thread it would raise
-"signal only works in main thread"; there we pass ``parsing_timeout=None`` / ``timeout_seconds=None`` and bound the
-work ourselves: each comparison runs in a daemon worker thread that is abandoned after ``VERIFY_TIMEOUT_S`` seconds.
-Neither mechanism can interrupt one long C-level big-integer operation (``9^{9^{9}}`` would freeze either), so
-answers with nested or huge exponents, huge factorials or more than ``MAX_ANSWER_CHARS`` characters are compared as
-strings only.
+``extract_answer`` reads the last ``\\boxed{}``, else the value after an "answer is"-like phrase (en, fr, de, es, it,
+zh), else after the last ``=``, else the last number; ``check_answer`` compares it with math-verify (a comma-separated
+truth is a set). Every step is linear in the text: finals are read in their last ``_TAIL_CHARS`` characters, answers
+or truths over ``MAX_ANSWER_CHARS`` are compared as text only (math-verify's parser is not linear), and math-verify
+runs under a timeout (``signal.alarm`` in the main thread, an abandoned worker thread elsewhere).
 """
 from __future__ import annotations
 
