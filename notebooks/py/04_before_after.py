@@ -80,7 +80,7 @@ else:
 #
 # This is how every answer below is made. The chat template turns the messages into Harmony text ending with `<|start|>assistant` (`add_generation_prompt=True`), with the reasoning effort in the system message (`reasoning_effort=`); `model.generate` continues it greedily until `<|return|>` (a final answer) or `<|call|>` (a tool call); the new tokens are decoded *with* their special tokens, because the Harmony parser needs the markers.
 #
-# The blog's example: developer message `reasoning language: French`, the question *Solve x^5 + 3x^4 - 10 = 3.*, effort `medium`. The equation has no neat root (its real roots are x ≈ 1.317, −1.823 and −2.783), so read it for the format and the language, not the value. When notebook 01 ran, its answer from the untrained model (`outputs/base_answer.json`) is shown too.
+# The blog's example: `reasoning language: French` in the first `system` message (the gpt-oss chat template writes it as the Harmony developer message), the question *Solve x^5 + 3x^4 - 10 = 3.*, effort `medium`. The equation has no neat root (its real roots are x ≈ 1.317, −1.823 and −2.783), so read it for the format and the language, not the value. When notebook 01 ran, its answer from the untrained model (`outputs/base_answer.json`) is shown too.
 
 # %%
 messages = [
