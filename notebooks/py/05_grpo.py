@@ -31,6 +31,8 @@ ADAPTER_DIR = None      # start from this adapter instead of notebook 03's (outp
 OUTPUT_DIR = None       # None: outputs/grpo/<preset>/
 
 # %%
+from pathlib import Path
+
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
@@ -39,7 +41,7 @@ from gpt_oss_tutorial import data, figures, grpo, paths, plots, presets, rewards
 
 preset = presets.get_preset(PRESET, grpo_steps=MAX_STEPS, grpo_generations=GENERATIONS,
                             grpo_max_completion=MAX_COMPLETION, grpo_learning_rate=LEARNING_RATE)
-output_dir = OUTPUT_DIR or paths.stage_dir("grpo", preset.name)
+output_dir = Path(OUTPUT_DIR) if OUTPUT_DIR else paths.stage_dir("grpo", preset.name)
 pd.DataFrame({"value": [preset.name, preset.grpo_steps, preset.grpo_generations, preset.grpo_max_completion,
                         preset.grpo_learning_rate, preset.optim, ", ".join(f"{k} {v}" for k, v in WEIGHTS.items()),
                         HELDOUT]},
