@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""Before/after evaluation of the SFT adapter on the held-out prompts (the code of notebook 04).
+"""Before/after evaluation of the SFT adapter on the held-out prompts: runs notebook 04 with these parameters.
 
-    python scripts/evaluate.py --preset smollm2-135m --out outputs/eval
-    python scripts/evaluate.py --preset tiny-gpt-oss --adapter /tmp/sft/adapter --languages fr zh --efforts medium \\
-        --n-prompts 4 --max-new-tokens 32 --out /tmp/eval
+    python scripts/evaluate.py --preset smollm2-135m
+    python scripts/evaluate.py --preset tiny-gpt-oss --languages fr zh --efforts medium --n-prompts 4 \\
+        --max-new-tokens 32 --out /tmp/eval
+    python scripts/evaluate.py --score-only outputs/eval     # score saved generations again, no model
 
-Writes OUT/before.json and OUT/after.json (items, generations, per-row scores, aggregates) and OUT/summary.json (the
-``eval`` section of the run-all summary), and prints the headline figures. Exit code 0 even when the CPU tutorial's
-targets are missed (they are reported, not enforced).
+Writes OUT/before.json and OUT/after.json (items, generations, per-row scores, aggregates) and the figures of notebook
+04. Exit code 0 even when the CPU tutorial's targets are missed (they are reported, not enforced); 2 for a problem
+you can fix (bad arguments, no adapter yet).
 """
 from __future__ import annotations
 
@@ -16,15 +17,31 @@ import sys
 from pathlib import Path
 
 try:
-    from gpt_oss_tutorial import atomic, evaluate
+    from gpt_oss_tutorial import evaluate, harmony, langid, runner
+    from gpt_oss_tutorial.errors import TutorialError
     from gpt_oss_tutorial.presets import preset_names
 except ImportError:  # not installed (pip install -e .): use the package beside this script
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gpt_oss_tutorial import atomic, evaluate
+    from gpt_oss_tutorial import evaluate, harmony, langid, runner
+    from gpt_oss_tutorial.errors import TutorialError
     from gpt_oss_tutorial.presets import preset_names
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="auto", choices=preset_names(), help="model preset (default: auto)")
     parser.add_argument("--adapter", type=Path, help="LoRA adapter folder (default: outputs/sft/<preset>/adapter)")
@@ -32,31 +49,58 @@ def main(argv: list[str] | None = None) -> int:
                         help="reasoning languages to request for every prompt (names or codes, e.g. French zh); "
                              "default: each held-out prompt's own language (12 per language, Chinese never trained)")
     parser.add_argument("--efforts", nargs="+", default=list(evaluate.DEFAULT_EFFORTS),
-                        choices=["low", "medium", "high"], help="reasoning efforts (default: low medium high)")
-    parser.add_argument("--n-prompts", type=int, metavar="N", help="held-out prompts to use (default: all 72)")
-    parser.add_argument("--effort-prompts", type=int, default=12, metavar="N",
+                        choices=list(harmony.REASONING_EFFORTS), help="reasoning efforts (default: low medium high)")
+    parser.add_argument("--n-prompts", type=_positive, metavar="N", help="held-out prompts to use (default: all 72)")
+    parser.add_argument("--effort-prompts", type=_non_negative, default=12, metavar="N",
                         help="prompts that also run at the non-medium efforts (default: 12)")
-    parser.add_argument("--max-new-tokens", type=int, help="generation cap (default: the preset's)")
-    parser.add_argument("--batch-size", type=int, help="prompts per forward pass (default: the preset's)")
-    parser.add_argument("--backend", choices=["auto", "unsloth", "transformers+peft"], help="force a backend")
+    parser.add_argument("--max-new-tokens", type=_positive, help="generation cap (default: the preset's)")
+    parser.add_argument("--batch-size", type=_positive, help="prompts per forward pass (default: the preset's)")
     parser.add_argument("--out", type=Path, help="output folder (default: outputs/eval)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    parser.add_argument("--score-only", type=Path, metavar="DIR",
+                        help="score the generations saved in DIR/before.json and DIR/after.json again, without a "
+                             "model (e.g. where the language identifier is installed)")
+    return parser
 
-    try:
-        result = evaluate.evaluate_before_after(
-            args.preset, args.adapter, languages=args.languages, efforts=args.efforts, n_prompts=args.n_prompts,
-            effort_prompts=args.effort_prompts, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-            out_dir=args.out, backend=args.backend, progress=not args.no_progress,
-        )
-    except (FileNotFoundError, ValueError) as exc:  # no adapter yet, an unknown language, ...
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    evaluate.print_summary(result.summary)
-    out = Path(result.paths["after"]).parent
-    atomic.write_json(out / "summary.json", {"eval": result.summary})
-    print(f"Wrote {result.paths['before']}, {result.paths['after']} and {out / 'summary.json'}")
-    return 0
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.score_only is not None:
+        missing = [str(args.score_only / f) for f in ("before.json", "after.json")
+                   if not (args.score_only / f).is_file()]
+        if missing:
+            parser.error(f"--score-only {args.score_only}: no saved evaluation there (missing {', '.join(missing)})")
+        try:
+            summary = evaluate.rescore(args.score_only)
+        except TutorialError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        evaluate.print_summary(summary)
+        if not langid.available():
+            print("note: lingua-language-detector is not installed here: the language figures are not measured")
+        print(f"Rescored {args.score_only / 'before.json'} and {args.score_only / 'after.json'}")
+        return 0
+    for language in args.languages or []:
+        try:
+            langid.language_code(language)
+        except ValueError as exc:
+            parser.error(f"--languages: {exc}")
+    if args.adapter is not None and not (args.adapter / "adapter_config.json").is_file():
+        parser.error(f"--adapter {args.adapter}: no LoRA adapter there (no adapter_config.json); train one with "
+                     "scripts/train_sft.py or leave --adapter out")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder")
+    return runner.run_stage("04_before_after", {
+        "PRESET": args.preset,
+        "ADAPTER_DIR": str(args.adapter) if args.adapter else None,
+        "N_PROMPTS": args.n_prompts,
+        "LANGUAGES": args.languages,
+        "EFFORTS": args.efforts,
+        "EFFORT_PROMPTS": args.effort_prompts,
+        "MAX_NEW_TOKENS": args.max_new_tokens,
+        "BATCH_SIZE": args.batch_size,
+        "OUTPUT_DIR": str(args.out.resolve()) if args.out else None,
+    })
 
 
 if __name__ == "__main__":

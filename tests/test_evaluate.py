@@ -1,12 +1,14 @@
 """Evaluation: batched generation, items, and a tiny end-to-end before/after run on tiny-gpt-oss."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 
 import pytest
 
 from gpt_oss_tutorial import evaluate, harmony
+from gpt_oss_tutorial.paths import REPO_ROOT
 
 
 # ------------------------------------------------------------------------------------------------ items
@@ -152,25 +154,32 @@ def test_batched_generation_equals_one_at_a_time(tiny_base):
 
 
 # ------------------------------------------------------------------------------------------------ end to end
-def test_evaluate_before_after_tiny(tiny_trained, tiny_base, tmp_path):
-    loaded, trained = tiny_trained
-    result = evaluate.evaluate_before_after(
-        loaded.preset, trained.adapter_dir, languages=["French", "Chinese"], efforts=["low", "medium"],
-        n_prompts=3, effort_prompts=1, max_new_tokens=8, batch_size=8, out_dir=tmp_path, progress=False,
-        trained_languages=["English", "French", "German", "Spanish", "Italian"],
-    )
+def test_before_after_tiny(tiny_trained, tiny_base, tmp_path):
+    """Notebook 04's steps: one load with the adapter, "before" inside disable_adapter(), summary, saved passes."""
+    from gpt_oss_tutorial import backends
+
+    _, trained = tiny_trained
+    loaded = backends.load_adapter(trained_preset(tiny_trained), trained.adapter_dir)
+    model, tok = loaded.model, loaded.tokenizer
+    items = evaluate.build_eval_items(evaluate_rows(), ["French", "Chinese"], ["low", "medium"], 3, effort_limit=1,
+                                      trained_languages=["English", "French", "German", "Spanish", "Italian"])
+    with model.disable_adapter():
+        before = evaluate.run_evaluation(model, tok, items, label="before", max_new_tokens=8, batch_size=8,
+                                         progress=False)
+    after = evaluate.run_evaluation(model, tok, items, label="after", max_new_tokens=8, batch_size=8, progress=False)
     n = 3 * 2 + 1 * 2  # 3 prompts x 2 languages at medium, 1 prompt x 2 languages at low
-    assert len(result.before) == len(result.after) == n
+    assert len(before) == len(after) == n
+    timings = evaluate.timing(before, after)
+    s = evaluate.summarize(before, after, timing=timings, settings={"items": n})
+    evaluate.write_results(tmp_path, before, after, settings={"items": n}, timings=timings)
     for label in ("before", "after"):
         saved = json.loads((tmp_path / f"{label}.json").read_text())
         assert saved["label"] == label and len(saved["rows"]) == n
         assert {r["model"] for r in saved["rows"]} == {label}
         assert set(saved["metrics"]["per_language"]) == {"French", "Chinese"}
         assert all(0 < r["new_tokens"] <= 8 for r in saved["rows"])
-        assert saved["example"]["text"] and "valid" in saved["example"]
         assert saved["settings"]["items"] == n and saved["timing"]["prompts"] == n
 
-    s = result.summary
     assert set(s["per_language"]) == {"French", "Chinese"}
     assert s["per_language"]["Chinese"]["trained"] is False and s["per_language"]["French"]["trained"] is True
     assert s["before"]["n"] == s["after"]["n"] == 4  # French only: the trained languages
@@ -178,23 +187,107 @@ def test_evaluate_before_after_tiny(tiny_trained, tiny_base, tmp_path):
     assert set(s["per_effort"]) == {"medium", "low"} and s["per_effort"]["low"]["after"]["n"] == 2
     fractions = [s[side][m] for side in ("before", "after") for m in ("valid", "language", "final_language",
                                                                        "correct", "correct_lenient")]
-    fractions += [e[side][m] for e in s["per_language"].values() for side in ("before", "after")
-                  for m in ("valid", "language", "correct")]
     assert all(isinstance(f, float) and 0.0 <= f <= 1.0 for f in fractions)
     assert s["timing"]["before"]["prompts"] == n and s["timing"]["after"]["prompts_per_second"] > 0
-    assert isinstance(s["targets"]["after_valid>=0.90"], bool)
     json.dumps(s)  # summary.json material
 
-    # "before" really is the base model: the same prompts, batched the same way, through a model that never had an
-    # adapter give the same tokens
-    prompts = [evaluate.render_item(tiny_base.tokenizer, r) for r in result.before]
+    # "before" really is the base model: the same prompts through a model that never had an adapter
+    prompts = [evaluate.render_item(tiny_base.tokenizer, r) for r in before]
     plain = evaluate.generate_batch(tiny_base.model, tiny_base.tokenizer, prompts, max_new_tokens=8, batch_size=8,
                                     progress=False)
-    assert [o.text for o in plain] == [r["text"] for r in result.before]
+    assert [o.text for o in plain] == [r["text"] for r in before]
 
-    table = result.table()
-    assert list(table["reasoning_language"]) == ["French", "Chinese"]
-    assert all(0.0 <= v <= 1.0 for v in table["valid (after)"])
+    # the saved generations can be scored again without a model, to the same verdicts
+    rescored = evaluate.rescore(tmp_path, progress=False)
+    assert rescored["after"] == s["after"] and rescored["before"] == s["before"]
+
+
+def trained_preset(tiny_trained):
+    return tiny_trained[0].preset
+
+
+def evaluate_rows():
+    from gpt_oss_tutorial import data
+
+    return data.load_rows("eval", offline=True).rows
+
+
+def _scored_rows(label):
+    good = (f"{harmony.CHANNEL}analysis{harmony.MESSAGE}Je calcule douze plus sept, cela fait dix-neuf.{harmony.END}"
+            f"{harmony.START}assistant{harmony.CHANNEL}final{harmony.MESSAGE}The answer is 19.{harmony.RETURN}")
+    return [{"model": label, "reasoning_language": "French", "trained": True, "effort": "medium",
+             "user_language": "en", "answer": "19", "text": good if label == "after" else "nothing", "new_tokens": 9,
+             "seconds": 0.5, "stopped": True, "analysis_tokens": 7}]
+
+
+def test_rescore_without_language_identifier_reports_not_measured(tmp_path, monkeypatch, capsys):
+    from gpt_oss_tutorial import scoring
+
+    evaluate.write_results(tmp_path, _scored_rows("before"), _scored_rows("after"))
+    monkeypatch.setattr(scoring, "available", lambda: False)
+    summary = evaluate.rescore(tmp_path, progress=False)
+    assert summary["after"]["valid"] == 1.0 and summary["after"]["correct"] == 1.0
+    assert summary["after"]["language"] is None and summary["after"]["final_language"] is None
+    assert summary["targets"]["after_language>=0.90"] is None
+    evaluate.print_summary(summary)
+    assert "language not measured" in capsys.readouterr().out
+    monkeypatch.setattr(scoring, "available", lambda: True)
+    assert evaluate.rescore(tmp_path, progress=False)["after"]["language"] == 1.0
+
+
+def cli():
+    spec = importlib.util.spec_from_file_location("evaluate_cli", REPO_ROOT / "scripts" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("argv", [["--n-prompts", "0"], ["--max-new-tokens", "-5"], ["--batch-size", "0"],
+                                  ["--effort-prompts", "-1"], ["--languages", "Klingon"], ["--efforts", "extreme"],
+                                  ["--adapter", "/nonexistent/adapter"], ["--score-only", "/nonexistent/eval"],
+                                  ["--preset", "gpt-5"]])
+def test_cli_rejects_bad_arguments_up_front(argv, capsys, monkeypatch):
+    from gpt_oss_tutorial import runner
+
+    monkeypatch.setattr(runner, "run_stage", lambda *a, **k: pytest.fail("ran the notebook with a bad argument"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli().main(argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_cli_passes_every_flag_as_a_notebook_parameter(monkeypatch, tmp_path):
+    from gpt_oss_tutorial import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "run_stage", lambda stem, params: calls.append((stem, params)) or 0)
+    argv = ["--preset", "tiny-gpt-oss", "--languages", "fr", "zh", "--efforts", "medium", "--n-prompts", "4",
+            "--effort-prompts", "0", "--max-new-tokens", "32", "--batch-size", "2", "--out", str(tmp_path)]
+    assert cli().main(argv) == 0
+    stem, params = calls[0]
+    assert stem == "04_before_after"
+    assert params == {"PRESET": "tiny-gpt-oss", "ADAPTER_DIR": None, "N_PROMPTS": 4, "LANGUAGES": ["fr", "zh"],
+                      "EFFORTS": ["medium"], "EFFORT_PROMPTS": 0, "MAX_NEW_TOKENS": 32, "BATCH_SIZE": 2,
+                      "OUTPUT_DIR": str(tmp_path.resolve())}
+    assert set(params) <= notebook_parameters("04_before_after")
+
+
+def test_cli_score_only(tmp_path, capsys):
+    evaluate.write_results(tmp_path, _scored_rows("before"), _scored_rows("after"))
+    assert cli().main(["--score-only", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "Rescored" in out and "valid 1.00" in out
+
+
+def notebook_parameters(stem):
+    """The names the notebook's parameters cell assigns."""
+    import ast
+
+    nb = json.loads((REPO_ROOT / "notebooks" / f"{stem}.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    tree = ast.parse("".join(cell["source"]))
+    return {t.id for stmt in tree.body for t in getattr(stmt, "targets", [getattr(stmt, "target", None)])
+            if isinstance(t, ast.Name)}
 
 
 def test_summarize_arithmetic_on_hand_made_rows():

@@ -92,23 +92,47 @@ def test_build_dataset(tiny_tokenizer, tiny_rows):
         grpo.build_dataset(tiny_tokenizer, [])
 
 
-def test_grpo_config_cpu(tiny_preset, tmp_path):
-    args = grpo.grpo_config(tiny_preset, tmp_path, max_steps=3, num_generations=3, max_completion_length=40,
-                            reward_weights=[0.3, 0.7], max_prompt_length=tiny_preset.max_seq_length - 20,
-                            use_cpu=True)
-    assert args.use_cpu and not args.bf16
-    assert args.per_device_train_batch_size % args.num_generations == 0
-    assert args.max_steps == 3 and args.num_generations == 3 and args.reward_weights == [0.3, 0.7]
-    assert args.max_completion_length == 20  # capped: prompt + completion fit max_seq_length
-    assert args.beta == 0.0 and args.logging_steps == 1 and args.remove_unused_columns is False
-    with pytest.raises(ValueError, match="at least 2"):
-        grpo.grpo_config(tiny_preset, tmp_path, num_generations=1, use_cpu=True)
+def test_supported_fields():
+    from trl import GRPOConfig
+
+    assert grpo.supported_fields(GRPOConfig, num_generations=4, no_such_field=1) == {"num_generations": 4}
+
+
+def _notebook_reward_funcs():
+    """The reward functions as notebook 05 defines them (its cell executed here), so the tests check those."""
+    from gpt_oss_tutorial import rewards
+
+    nb = json.loads((REPO_ROOT / "notebooks" / "05_grpo.ipynb").read_text(encoding="utf-8"))
+    source = next("".join(c["source"]) for c in nb["cells"]
+                  if c["cell_type"] == "code" and "def format_reward(completions" in "".join(c["source"]))
+    namespace = {"rewards": rewards, "WEIGHTS": {"format": 0.3, "correctness": 0.7, "language": 0.0}}
+    exec(compile(source, "05_grpo.ipynb", "exec"), namespace)
+    return namespace["reward_funcs"], namespace["reward_weights"]
+
+
+def test_notebook_reward_functions_match_the_package():
+    from gpt_oss_tutorial import rewards
+
+    funcs, weights = _notebook_reward_funcs()
+    assert [f.__name__ for f in funcs] == ["format_reward", "correctness_reward", "language_reward"]
+    assert weights == [0.3, 0.7, 0.0]
+    good = ("<|channel|>analysis<|message|>Je calcule douze plus sept, cela fait dix-neuf.<|end|>"
+            "<|start|>assistant<|channel|>final<|message|>The answer is 19.<|return|>")
+    completions = [good, good.replace("19.<|return|>", "20.<|return|>"), "", None, "analysis only",
+                   [{"role": "assistant", "thinking": "Douze plus sept font dix-neuf.", "content": "19"}]]
+    columns = {"answer": ["19"] * len(completions), "reasoning_language": ["French"] * len(completions)}
+    package = {"format_reward": rewards.format_reward, "correctness_reward": rewards.correctness_reward,
+               "language_reward": rewards.language_reward}
+    for func in funcs:
+        assert func(completions, **columns) == package[func.__name__](completions, **columns), func.__name__
+    assert funcs[1]([good], answer=["19"]) == [1.0] and funcs[0]([good]) == [1.0]
 
 
 def test_score_combines_components():
     good = "analysisTwelve plus seven is nineteen, checked twice.assistantfinalThe answer is 19."
     rows = [{"answer": "19", "reasoning_language": "English"}, {"answer": "20", "reasoning_language": "English"}]
-    out = grpo.score([good, good], rows, weights={"format": 0.3, "correctness": 0.7, "language": 0.0})
+    funcs, weights = _notebook_reward_funcs()
+    out = grpo.score([good, good], rows, funcs, weights)
     assert out["n"] == 2 and out["correct"] == 0.5
     first, second = out["per_completion"]
     assert first["correctness_reward"] == 1.0 and second["correctness_reward"] == -0.5
@@ -118,18 +142,33 @@ def test_score_combines_components():
 
 
 def test_load_start_missing_explicit_adapter(tiny_preset, tmp_path):
-    with pytest.raises(FileNotFoundError, match="No LoRA adapter"):
+    from gpt_oss_tutorial.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="No LoRA adapter"):
         grpo.load_start(tiny_preset, tmp_path / "nothing")
 
 
+@pytest.mark.parametrize("argv", [["--max-steps", "0"], ["--max-steps", "-5"], ["--generations", "1"],
+                                  ["--max-completion", "0"], ["--learning-rate", "0"], ["--learning-rate", "nan"],
+                                  ["--weights", "format=x"], ["--weights", "style=1"], ["--heldout", "-1"],
+                                  ["--adapter", "/nonexistent/adapter"], ["--preset", "gpt-5"]])
+def test_cli_rejects_bad_arguments_up_front(argv, capsys, monkeypatch):
+    from gpt_oss_tutorial import runner
+
+    monkeypatch.setattr(runner, "run_stage", lambda *a, **k: pytest.fail("ran the notebook with a bad argument"))
+    with pytest.raises(SystemExit) as exit_info:
+        cli().main(argv)
+    assert exit_info.value.code == 2 and "error:" in capsys.readouterr().err
+
+
 def test_two_step_grpo_cli(tiny_trained, tmp_path, session_outputs, capsys):
-    """scripts/train_grpo.py: 2 GRPO steps from the tiny SFT adapter; logs, adapter, plot, held-out, figures."""
+    """scripts/train_grpo.py runs notebook 05: 2 GRPO steps from the tiny SFT adapter; log, adapter, plot, figures."""
     _, sft_result = tiny_trained
     out = tmp_path / "grpo"
     argv = ["--preset", "tiny-gpt-oss", "--max-steps", "2", "--generations", "2", "--max-completion", "8",
-            "--heldout", "2", "--adapter", str(sft_result.adapter_dir), "--output-dir", str(out), "--no-progress"]
+            "--heldout", "2", "--adapter", str(sft_result.adapter_dir), "--output-dir", str(out)]
     assert cli().main(argv) == 0
-    assert "starts from the SFT adapter" in capsys.readouterr().out
+    assert "executed notebook" in capsys.readouterr().out
 
     log = json.loads((out / "log.json").read_text())
     steps = [h for h in log["log_history"] if "reward" in h]
@@ -145,9 +184,8 @@ def test_two_step_grpo_cli(tiny_trained, tmp_path, session_outputs, capsys):
     assert summary["heldout_n"] == 2
     assert -1.0 <= summary["heldout_reward_before"] <= 1.0 and -1.0 <= summary["heldout_reward_after"] <= 1.0
 
-    assert (out / "rewards.png").stat().st_size > 1000
-    held = json.loads((out / "heldout.json").read_text())
-    assert len(held["before"]["samples"]) == 2 and len(held["after"]["samples"]) == 2
+    assert (out / "rewards.png").stat().st_size > 1000 and (out / "heldout.png").stat().st_size > 1000
+    assert len(summary["heldout_components_before"]) == 3
 
     recorded = json.loads((session_outputs / "figures" / "05_grpo.json").read_text())
     assert recorded["summary"]["grpo"]["steps"] == 2

@@ -245,8 +245,23 @@ def test_aggregate_groups():
 def test_aggregate_by_one_key_and_missing_keys():
     records = aggregate(ROWS + [{"valid": True, "correct": True}], by="model")
     assert [(r["model"], r["n"]) for r in records] == [("base", 4), ("tuned", 2), (None, 1)]
-    assert records[2]["valid"] == 1.0 and records[2]["language"] == 0.0
+    assert records[2]["valid"] == 1.0 and records[2]["language"] is None  # no verdict in the group: not measured
     assert set(records[0]) == {"model", "n", "valid", "language", "final_language", "correct", "analysis_tokens"}
+
+
+def test_language_not_measured_without_the_identifier(monkeypatch):
+    """Without lingua the language verdicts are None and the fractions None (not measured), never 0."""
+    import gpt_oss_tutorial.scoring as scoring_module
+
+    text = ("<|channel|>analysis<|message|>Je calcule douze plus sept.<|end|>"
+            "<|start|>assistant<|channel|>final<|message|>The answer is 19.<|return|>")
+    monkeypatch.setattr(scoring_module, "available", lambda: False)
+    row = score_generation(text, requested_language="French", user_language="en", truth="19")
+    assert row["language_ok"] is None and row["final_language_ok"] is None and row["correct"] is True
+    fractions = overall([row, row])
+    assert fractions["language"] is None and fractions["final_language"] is None and fractions["correct"] == 1.0
+    mixed = overall([row, {**row, "language_ok": True}])
+    assert mixed["language"] == 0.5  # a group with some verdicts: the rows without one count as not ok
 
 
 def test_aggregate_truthiness_is_strict():

@@ -12,13 +12,22 @@
 # - **correct**: does the final answer equal the stored ground truth (math-verify)?
 # - **analysis tokens**: how long the reasoning is, per reasoning effort (low / medium / high).
 #
-# The held-out prompts come from problem types never seen in training, and one reasoning language, Chinese, never appears in training at all: it tells us whether the model learned *the instruction* or only the five languages it was shown. The same code runs from a terminal: `python scripts/evaluate.py --preset smollm2-135m --out outputs/eval`.
+# The held-out prompts come from problem types never seen in training, and one reasoning language, Chinese, never appears in training at all: it tells us whether the model learned *the instruction* or only the five languages it was shown. The same notebook runs from a terminal: `python scripts/evaluate.py --preset smollm2-135m` executes it with those parameters; `python scripts/evaluate.py --score-only outputs/eval` scores saved generations again without a model.
+#
+# **What it costs** (measured on the path this notebook runs):
+#
+# | machine | run | measured |
+# |---|---|---|
+# | CPU tutorial (`smollm2-135m`, 2 cores) | 80 generations over the 5 trained languages, efforts low/medium/high, before and after | Harmony-valid 0.00 -> 0.99, analysis in the requested language 0.00 -> 0.95, final in the user's language 0.00 -> 0.68, correct 0.00 -> 0.00; time: not measured separately (all seven notebooks: 21.9 min) |
+# | 16 GB / 24 GB card (`gpt-oss-20b`, 4-bit) | all 72 prompts | not measured |
+# | H100 / H200 | all 72 prompts | not measured |
+#
+# The language columns need the language identifier (lingua-language-detector). Without it they are reported as *not measured*, never as 0.
 #
 # > 中文摘要：用同一批留出题目比较微调前（禁用 LoRA）与微调后（启用 LoRA）的模型：Harmony 格式是否有效、推理是否使用指定语言、最终回答是否使用用户的语言、答案是否正确（math-verify），以及不同推理强度下的推理长度。生成按批进行（左填充），中文从未出现在训练数据中，单独报告。
 
 # %% tags=["parameters"]
 PRESET = "auto"        # auto | gpt-oss-20b | gpt-oss-120b | tiny-gpt-oss | smollm2-135m
-SMOKE = False          # True: the tiny configuration the tests run
 ADAPTER_DIR = None     # None: notebook 03's adapter, outputs/sft/<preset>/adapter
 N_PROMPTS = None       # held-out prompts; None: all 72 (12 per reasoning language, Chinese never trained)
 LANGUAGES = None       # None: each prompt's own reasoning language; e.g. ["French", "Chinese"]: every prompt in each
@@ -26,24 +35,28 @@ EFFORTS = ["low", "medium", "high"]  # every prompt at medium; low and high on t
 EFFORT_PROMPTS = 12
 MAX_NEW_TOKENS = None  # None: the preset's (256 on the CPU tutorial, 1024 on gpt-oss-20b)
 BATCH_SIZE = None      # None: the preset's eval_batch_size (24 on the CPU tutorial)
+OUTPUT_DIR = None      # None: outputs/eval
 
 # %%
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import torch
 from IPython.display import display
 
-from gpt_oss_tutorial import backends, data, evaluate, figures, langid, paths, presets
+from gpt_oss_tutorial import backends, data, evaluate, figures, harmony, langid, paths, presets, scoring
 
-if SMOKE:  # a few prompts, a few tokens: proves every cell runs
-    N_PROMPTS, EFFORT_PROMPTS, MAX_NEW_TOKENS = 6, 1, 12
 preset = presets.get_preset(PRESET)
 max_new_tokens = MAX_NEW_TOKENS or preset.max_new_tokens
 batch_size = BATCH_SIZE or preset.eval_batch_size
-out_dir = paths.stage_dir("eval")
+out_dir = Path(OUTPUT_DIR) if OUTPUT_DIR else paths.stage_dir("eval")
+language_identifier = langid.available()
 pd.set_option("display.max_colwidth", 400)
-print(f"preset: {preset.name}; up to {max_new_tokens} new tokens, {batch_size} prompts per forward pass")
+pd.DataFrame({"value": [preset.name, max_new_tokens, batch_size,
+                        "lingua" if language_identifier else "not installed: language figures not measured"]},
+             index=["preset", "max new tokens", "prompts per forward pass", "language identifier"])
 
 # %% [markdown]
 # ## One load, two passes
@@ -56,7 +69,63 @@ loaded = backends.load_adapter(preset, adapter_dir)
 model, tokenizer = loaded.model, loaded.tokenizer
 backends.pick(preset).for_inference(model)
 print(f"{type(model).__name__} over {type(model.get_base_model()).__name__}, adapter: {adapter_dir}")
-print(f"language identifier ready in {langid.warm_up():.1f} s")
+if language_identifier:
+    print(f"language identifier ready in {langid.warm_up():.1f} s")
+else:
+    print("lingua-language-detector is not installed: the language columns below are 'not measured'. "
+          "Install it and run `python scripts/evaluate.py --score-only` on the output folder to score them later.")
+
+# %% [markdown]
+# ## One generation, step by step: the blog's example
+#
+# This is how every answer below is made. The chat template turns the messages into Harmony text ending with `<|start|>assistant` (`add_generation_prompt=True`), with the reasoning effort in the system message (`reasoning_effort=`); `model.generate` continues it greedily until `<|return|>` (a final answer) or `<|call|>` (a tool call); the new tokens are decoded *with* their special tokens, because the Harmony parser needs the markers.
+#
+# The blog's example: `reasoning language: French` in the first `system` message (the gpt-oss chat template writes it as the Harmony developer message), the question *Solve x^5 + 3x^4 - 10 = 3.*, effort `medium`. The equation has no neat root (its real roots are x ≈ 1.317, −1.823 and −2.783), so read it for the format and the language, not the value. When notebook 01 ran, its answer from the untrained model (`outputs/base_answer.json`) is shown too.
+
+# %%
+messages = [
+    {"role": "system", "content": "reasoning language: French"},
+    {"role": "user", "content": "Solve x^5 + 3x^4 - 10 = 3."},
+]
+
+
+def generate_answer(messages, reasoning_effort="medium"):
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, reasoning_effort=reasoning_effort,
+                                           tokenize=False)
+    inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+    with torch.inference_mode():
+        output_ids = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    eos_token_id=evaluate.stop_token_ids(tokenizer),
+                                    pad_token_id=tokenizer.pad_token_id)
+    return tokenizer.decode(output_ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=False)
+
+
+with model.disable_adapter():  # the base model
+    example_before = generate_answer(messages)
+example_after = generate_answer(messages)  # the fine-tuned model
+
+
+def describe(text):
+    parsed = harmony.parse_harmony(text)
+    scores = scoring.score_generation(text, requested_language="French", user_language="en", truth=None)
+    return {"analysis": parsed.analysis, "final": parsed.final, "valid Harmony": parsed.valid,
+            "analysis language": scores["analysis_language"], "final language": scores["final_language"],
+            "text": text}
+
+
+columns = {"before (adapter disabled)": describe(example_before), "after (fine-tuned)": describe(example_after)}
+base_answer = paths.outputs_dir() / "base_answer.json"
+if base_answer.exists():  # written by notebook 01 before training
+    nb01 = json.loads(base_answer.read_text(encoding="utf-8"))
+    columns = {"notebook 01 (untrained)": {"analysis": nb01.get("analysis"), "final": nb01.get("final"),
+                                           "valid Harmony": nb01.get("valid"),
+                                           "analysis language": langid.detect_language(nb01.get("analysis")),
+                                           "final language": langid.detect_language(nb01.get("final")),
+                                           "text": nb01.get("text")}, **columns}
+side_by_side = pd.DataFrame(columns)
+example = {"prompt": dict(evaluate.BLOG_EXAMPLE), "before": columns["before (adapter disabled)"],
+           "after": columns["after (fine-tuned)"]}
+side_by_side.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
 
 # %% [markdown]
 # ## The held-out items
@@ -75,7 +144,7 @@ print(evaluate.render_item(tokenizer, items[0]))
 # %% [markdown]
 # ## Batched generation
 #
-# A prompt-at-a-time loop leaves most of the hardware idle. `evaluate.generate_batch` sorts the prompts by length, pads each batch **on the left** (so every row's new tokens start in the same column), generates greedily for the whole batch at once, and stops each row on `<|return|>` or `<|call|>` (and on the base model's own end-of-turn token, such as SmolLM2's `<|im_end|>`). The new tokens are decoded *with* their special tokens, because the Harmony parser needs the markers, and put back in the original order.
+# The same calls for every item, batched: a prompt-at-a-time loop leaves most of the hardware idle. `evaluate.run_evaluation` renders each item with the chat template as above, and `evaluate.generate_batch` sorts the prompts by length, pads each batch **on the left** (so every row's new tokens start in the same column), generates greedily for the whole batch at once, and stops each row on `<|return|>` or `<|call|>` (and on the base model's own end-of-turn token, such as SmolLM2's `<|im_end|>`). The new tokens are decoded *with* their special tokens, because the Harmony parser needs the markers, and put back in the original order.
 
 # %%
 gen = dict(max_new_tokens=max_new_tokens, batch_size=batch_size)
@@ -84,33 +153,9 @@ with model.disable_adapter():  # the base model
 after = evaluate.run_evaluation(model, tokenizer, items, label="after", **gen)  # the fine-tuned model
 
 timings = evaluate.timing(before, after)
-for label in ("before", "after"):
-    t = timings[label]
-    print(f"{label:>6}: {t['prompts']} prompts in {t['seconds']:.1f} s = {t['prompts_per_second']:.2f} prompts/s "
-          f"({t['new_tokens_per_second']:.0f} new tokens/s)")
-print(f"both passes: {timings['prompts_per_second']:.2f} prompts/s")
-
-# %% [markdown]
-# ## The blog's example, side by side
-#
-# Developer message `reasoning language: French`, the question *Solve x^5 + 3x^4 - 10 = 3.*, effort `medium`. The equation has no neat root (its real roots are x ≈ 1.317, −1.823 and −2.783), so read it for the format and the language, not the value. When notebook 01 ran, its answer from the untrained model (`outputs/base_answer.json`) is shown too.
-
-# %%
-with model.disable_adapter():
-    example_before = evaluate.run_example(model, tokenizer, evaluate.BLOG_EXAMPLE, max_new_tokens=max_new_tokens)
-example_after = evaluate.run_example(model, tokenizer, evaluate.BLOG_EXAMPLE, max_new_tokens=max_new_tokens)
-example = {"prompt": dict(evaluate.BLOG_EXAMPLE), "before": example_before, "after": example_after}
-
-fields = ["analysis", "final", "valid", "analysis_language", "final_language", "new_tokens", "text"]
-columns = {"before (adapter disabled)": example_before, "after (fine-tuned)": example_after}
-base_answer = paths.outputs_dir() / "base_answer.json"
-if base_answer.exists():  # written by notebook 01 before training
-    nb01 = json.loads(base_answer.read_text(encoding="utf-8"))
-    nb01["analysis_language"] = langid.detect_language(nb01.get("analysis"))
-    nb01["final_language"] = langid.detect_language(nb01.get("final"))
-    columns = {"notebook 01 (untrained)": nb01, **columns}
-side_by_side = pd.DataFrame({name: [col.get(f) for f in fields] for name, col in columns.items()}, index=fields)
-side_by_side.style.set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
+pd.DataFrame({label: {"prompts": timings[label]["prompts"], "seconds": timings[label]["seconds"],
+                      "prompts/s": timings[label]["prompts_per_second"],
+                      "new tokens/s": timings[label]["new_tokens_per_second"]} for label in ("before", "after")}).T
 
 # %% [markdown]
 # ## The numbers
@@ -121,10 +166,16 @@ side_by_side.style.set_properties(**{"white-space": "pre-wrap", "text-align": "l
 settings = {"preset": preset.name, "adapter": str(adapter_dir), "items": len(items), "n_prompts": N_PROMPTS,
             "languages": LANGUAGES, "efforts": EFFORTS, "effort_prompts": EFFORT_PROMPTS,
             "max_new_tokens": max_new_tokens, "batch_size": batch_size,
-            "trained_languages": trained_languages, "backend": loaded.backend}
+            "trained_languages": trained_languages, "backend": loaded.backend,
+            "language_identifier": "lingua" if language_identifier else None}
 summary = evaluate.summarize(before, after, timing=timings, settings=settings)
 written = evaluate.write_results(out_dir, before, after, settings=settings, timings=timings, example=example)
-evaluate.print_summary(summary)
+headline = pd.DataFrame({side: {m: summary[side][m] for m in ("valid", "language", "final_language", "correct",
+                                                                 "correct_lenient", "analysis_tokens", "n")}
+                         for side in ("before", "after")})
+display(headline.style.format(precision=2, na_rep="not measured"))
+display(pd.Series({k: {True: "met", False: "MISSED", None: "not measured"}[v] for k, v in summary["targets"].items()},
+                  name="CPU tutorial targets").to_frame())
 print("written:", *written.values())
 
 # %% [markdown]
@@ -132,7 +183,7 @@ print("written:", *written.values())
 
 # %%
 by_language = evaluate.comparison_table(before, after, by="reasoning_language")
-by_language.set_index("reasoning_language").style.format(precision=2, na_rep="-")
+by_language.set_index("reasoning_language").style.format(precision=2, na_rep="not measured")
 
 # %% [markdown]
 # ### Per reasoning effort
@@ -152,14 +203,15 @@ print("saved:", out_dir / "before_after.png")
 # %% [markdown]
 # ## The never-trained language
 #
-# Asking for Chinese reasoning tests whether the model learned to *follow the instruction* or only learned five languages. A model as small as SmolLM2-135M usually does not transfer it: look at which language its Chinese-requested analyses actually came out in.
+# (Without the language identifier the detected languages below are all "none": not measured.) Asking for Chinese reasoning tests whether the model learned to *follow the instruction* or only learned five languages. A model as small as SmolLM2-135M usually does not transfer it: look at which language its Chinese-requested analyses actually came out in.
 
 # %%
 untrained = summary.get("untrained")
 if untrained:
     print("requested:", ", ".join(untrained["languages"]))
-    print("after fine-tuning, analyses detected as:", untrained["analysis_language_after"])
-    print("before:", untrained["analysis_language_before"])
+    for lang in untrained["languages"]:
+        counts = pd.DataFrame({side: untrained[f"analysis_language_{side}"].get(lang, {}) for side in ("before", "after")})
+        display(counts.fillna(0).astype(int).rename_axis(f"{lang} requested: analyses detected as"))
     sample = [r for r in after if r.get("trained") is False][:3]
     display(pd.DataFrame(sample)[["user", "analysis", "analysis_language", "final", "final_language"]])
 else:

@@ -17,12 +17,13 @@ Spanish, Italian and Chinese; Chinese never appears in training). ``build_eval_i
 requested reasoning language written into the developer message (``reasoning language: X``) and an effort.
 
 Generation is batched (``generate_batch``): prompts sorted by length, left padding, several prompts per forward pass,
-greedy, stopping on ``<|return|>`` / ``<|call|>``. ``evaluate_before_after`` loads the base model once with the LoRA
-adapter on top and runs the "before" pass inside ``with model.disable_adapter():`` -- one load, two passes -- then
-writes ``before.json`` and ``after.json`` (items, generations, per-row scores, aggregates) atomically.
+greedy, stopping on ``<|return|>`` / ``<|call|>``. Notebook 04 loads the base model once with the LoRA adapter on top
+and runs the "before" pass inside ``with model.disable_adapter():``; ``write_results`` saves both passes atomically and
+``rescore`` scores saved generations again without a model.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -33,6 +34,7 @@ from typing import Iterable, Mapping, Sequence
 
 from . import atomic, harmony
 from .langid import CODE_NAMES, language_code
+from .langid import available as langid_available
 from .scoring import aggregate, check_answer, overall, score_generation
 
 # The blog's own example: a French reasoning language, medium effort, a quintic with no neat root.
@@ -47,7 +49,7 @@ DEFAULT_EFFORTS = ("low", "medium", "high")
 MAIN_EFFORT = "medium"
 # End-of-turn tokens of common non-Harmony chat formats (ChatML, Llama 3, GPT-2/gpt-oss <|endoftext|>, Llama 2).
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|endoftext|>", "</s>")
-# Targets of the CPU tutorial (issue: "the CPU tutorial must really learn"), checked and reported, never enforced.
+# Targets of the CPU tutorial (what it must learn), checked and reported, never enforced.
 TARGETS = {"after_valid_min": 0.90, "after_language_min": 0.90, "before_valid_max": 0.20, "before_language_max": 0.20}
 _DEVELOPER_LANGUAGE = re.compile(r"^\s*reasoning\s+language\s*:[^\n]*", re.I)
 _MARKERS = re.compile("|".join(re.escape(t) for t in harmony.SPECIAL_TOKENS))
@@ -290,8 +292,9 @@ def render_item(tokenizer, item: Mapping) -> str:
 # --------------------------------------------------------------------------------------------------------------------
 def visible_text(text: str) -> str:
     """Generated text with the Harmony markers and channel headers removed (what a lenient reader sees)."""
-    text = re.sub(r"<\|channel\|>\s*\w+\s*(?:<\|constrain\|>\s*\S+\s*)?<\|message\|>", " ", text or "")
-    text = re.sub(r"<\|start\|>\s*\w+", " ", text)
+    # bounded header words: a run of markers without spaces must not be rescanned from every <|channel|>
+    text = re.sub(r"<\|channel\|>\s*\w{1,40}\s*(?:<\|constrain\|>\s*[^\s<]{1,40}\s*)?<\|message\|>", " ", text or "")
+    text = re.sub(r"<\|start\|>\s*\w{1,40}", " ", text)
     return _MARKERS.sub(" ", text).strip()
 
 
@@ -429,11 +432,11 @@ def summarize(before: Sequence[Mapping], after: Sequence[Mapping], *, timing: Ma
                                          for lang in untrained_langs},
         }
     b, a = summary["before"], summary["after"]
-    summary["targets"] = {
+    summary["targets"] = {  # None: not measured (no language identifier)
         "after_valid>=0.90": a["valid"] >= TARGETS["after_valid_min"],
-        "after_language>=0.90": a["language"] >= TARGETS["after_language_min"],
+        "after_language>=0.90": None if a["language"] is None else a["language"] >= TARGETS["after_language_min"],
         "before_valid<=0.20": b["valid"] <= TARGETS["before_valid_max"],
-        "before_language<=0.20": b["language"] <= TARGETS["before_language_max"],
+        "before_language<=0.20": None if b["language"] is None else b["language"] <= TARGETS["before_language_max"],
         "after_correct>=before_correct": a["correct"] >= b["correct"],
         "trained_items>=40": (a["n"] or 0) >= 40,
         "trained_languages>=4": sum(1 for v in summary["per_language"].values() if v["trained"]) >= 4,
@@ -448,25 +451,6 @@ def summarize(before: Sequence[Mapping], after: Sequence[Mapping], *, timing: Ma
 # --------------------------------------------------------------------------------------------------------------------
 # Before / after
 # --------------------------------------------------------------------------------------------------------------------
-@dataclass
-class BeforeAfter:
-    summary: dict  # the ``eval`` section of summary.json (see ``summarize``)
-    before: list[dict]  # scored rows, adapter disabled
-    after: list[dict]  # scored rows, adapter on
-    example: dict | None  # the blog's example, before and after
-    paths: dict = field(default_factory=dict)  # before.json / after.json
-    timing: dict = field(default_factory=dict)
-
-    @property
-    def rows(self) -> list[dict]:
-        return self.before + self.after
-
-    def table(self, by: Sequence[str] = ("reasoning_language",), metric_names: Sequence[str] = (
-            "valid", "language", "final_language", "correct", "analysis_tokens")):
-        """A pandas DataFrame: one line per group, ``metric (before)`` / ``metric (after)`` columns."""
-        return comparison_table(self.before, self.after, by=by, metric_names=metric_names)
-
-
 def comparison_table(before: Sequence[Mapping], after: Sequence[Mapping], *,
                      by: Sequence[str] = ("reasoning_language",),
                      metric_names: Sequence[str] = ("valid", "language", "final_language", "correct",
@@ -511,6 +495,8 @@ def plot_before_after(summary: Mapping, path: str | Path | None = None, *,
         ax.set_xticklabels([m.replace("final_language", "final lang") for m in metric_names], rotation=45,
                            ha="right", fontsize=8)
         ax.set_title(lang + ("" if entry.get("trained") is not False else " (never trained)"), fontsize=9)
+        if entry["after"].get("language") is None:
+            ax.text(0.5, 0.95, "languages: not measured", transform=ax.transAxes, ha="center", fontsize=7)
         ax.set_ylim(0, 1.05)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("fraction of prompts")
@@ -524,30 +510,11 @@ def plot_before_after(summary: Mapping, path: str | Path | None = None, *,
     return fig
 
 
-def _as_preset(preset):
-    from .presets import Preset, get_preset
-
-    return preset if isinstance(preset, Preset) else get_preset(preset)
-
-
 def default_trained_languages() -> list[str]:
     """The reasoning languages of the bundled training split (what notebook 03 trains on offline)."""
     from . import data
 
     return sorted({r["reasoning_language"] for r in data.load_rows("train", offline=True).rows})
-
-
-def run_example(model, tokenizer, example: Mapping = BLOG_EXAMPLE, *, max_new_tokens: int) -> dict:
-    """Generate the blog's example with ``model`` as it is (call inside ``disable_adapter()`` for the base)."""
-    item = {"developer": example["developer"], "user": example["user"], "effort": example.get("effort", "medium"),
-            "reasoning_language": example.get("reasoning_language", "French"),
-            "user_language": example.get("user_language", "en"), "answer": example.get("answer")}
-    out = generate_batch(model, tokenizer, [render_item(tokenizer, item)], max_new_tokens=max_new_tokens,
-                         batch_size=1, progress=False)[0]
-    row = score_item(item, out, tokenizer)
-    return {k: row[k] for k in ("developer", "user", "effort", "text", "analysis", "final", "valid",
-                                "analysis_language", "final_language", "language_ok", "errors", "new_tokens",
-                                "seconds")}
 
 
 def timing_of(rows: Sequence[Mapping]) -> dict:
@@ -580,74 +547,48 @@ def write_results(out_dir: str | Path, before: Sequence[Mapping], after: Sequenc
     return written
 
 
-def evaluate_before_after(preset, adapter_dir: str | Path | None = None, *, languages: Sequence[str] | None = None,
-                          efforts: Sequence[str] = DEFAULT_EFFORTS, n_prompts: int | None = None,
-                          effort_prompts: int | None = 12, max_new_tokens: int | None = None,
-                          batch_size: int | None = None, out_dir: str | Path | None = None,
-                          example: Mapping | None = BLOG_EXAMPLE, trained_languages: Iterable[str] | None = None,
-                          loaded=None, backend: str | None = None,
-                          progress: bool = True) -> BeforeAfter:
-    """Base model vs fine-tuned model on the held-out prompts; writes ``before.json`` and ``after.json``.
+def rescore(folder: str | Path, *, progress: bool = True) -> dict:
+    """Score the generations saved in ``folder/before.json`` and ``after.json`` again, without a model (e.g. on a
+    machine that has the language identifier, for generations made on one that had not); rewrites both files and
+    returns the new summary."""
+    from tqdm.auto import tqdm
 
-    ``preset``: a Preset or its name; ``adapter_dir``: the SFT adapter (default: notebook 03's,
-    ``outputs/sft/<preset>/adapter``). The base model is loaded ONCE with the adapter on top (``PeftModel``); "before"
-    runs inside ``with model.disable_adapter():``. ``loaded``: an already loaded ``backends.Loaded`` whose model is a
-    PeftModel (skips the load). ``n_prompts``/``effort_prompts``/``languages``/``efforts``: see ``build_eval_items``.
-    ``max_new_tokens``/``batch_size`` default to the preset's ``max_new_tokens``/``eval_batch_size``.
-    Output folder: ``out_dir`` or ``outputs/eval/``. Returns a ``BeforeAfter`` whose ``summary`` is the ``eval``
-    section for ``figures.record("04_before_after", summary={"eval": result.summary})``.
-    """
-    from . import backends, data, paths
+    from .errors import OutputError
 
-    preset = _as_preset(preset)
-    max_new_tokens = int(max_new_tokens or preset.max_new_tokens)
-    batch_size = int(batch_size or preset.eval_batch_size)
-    out_dir = Path(out_dir) if out_dir is not None else paths.stage_dir("eval")
-    t0 = time.perf_counter()
-    if loaded is None:
-        adapter = paths.require_adapter(preset.name, adapter_dir)
-        loaded = backends.load_adapter(preset, adapter, backend=backend)
-    else:
-        adapter = Path(adapter_dir) if adapter_dir else None
-    load_seconds = time.perf_counter() - t0
-    model, tokenizer = loaded.model, loaded.tokenizer
-    if not hasattr(model, "disable_adapter"):
-        raise TypeError("the model has no LoRA adapter (expected a peft PeftModel): load it with "
-                        "backends.load_adapter(preset, adapter_dir)")
-    backends.pick(preset, requested=backend or getattr(loaded, "backend", None)).for_inference(model)
-
-    trained = list(trained_languages) if trained_languages is not None else default_trained_languages()
-    rows = data.load_rows("eval", offline=True).rows
-    items = build_eval_items(rows, languages, efforts, n_prompts, effort_limit=effort_prompts,
-                             trained_languages=trained)
-    settings = {"preset": preset.name, "adapter": str(adapter) if adapter else None, "items": len(items),
-                "languages": list(dict.fromkeys(i["reasoning_language"] for i in items)), "efforts": list(efforts),
-                "n_prompts": n_prompts, "effort_prompts": effort_prompts, "max_new_tokens": max_new_tokens,
-                "batch_size": batch_size, "trained_languages": trained,
-                "backend": getattr(loaded, "backend", None)}
-    kwargs = dict(max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
-    example_out = {}
-    with model.disable_adapter():  # the base model: same weights in memory, LoRA switched off
-        before = run_evaluation(model, tokenizer, items, label="before", **kwargs)
-        if example:
-            example_out["before"] = run_example(model, tokenizer, example, max_new_tokens=max_new_tokens)
-    after = run_evaluation(model, tokenizer, items, label="after", **kwargs)
-    if example:
-        example_out["after"] = run_example(model, tokenizer, example, max_new_tokens=max_new_tokens)
-        example_out["prompt"] = dict(example)
-
-    timings = timing(before, after, load_seconds=round(load_seconds, 2))
-    summary = summarize(before, after, timing=timings, settings=settings)
-    result = BeforeAfter(summary=summary, before=before, after=after, example=example_out or None, timing=timings)
-    result.paths = write_results(out_dir, before, after, settings=settings, timings=timings, example=example_out)
-    return result
+    folder = Path(folder)
+    passes, settings, example = {}, {}, {}
+    for label in ("before", "after"):
+        path = folder / f"{label}.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            rows = saved["rows"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise OutputError(f"{path}: not a saved evaluation pass ({exc}); run notebook 04 "
+                              "(or scripts/evaluate.py) first") from None
+        scored = []
+        for row in tqdm(rows, desc=f"{label}: scoring", unit="row", disable=not progress):
+            output = GenerationOutput(row.get("text") or "", int(row.get("new_tokens") or 0),
+                                      float(row.get("seconds") or 0.0), bool(row.get("stopped")))
+            new = {"model": label, **score_item(row, output)}
+            new["analysis_tokens"] = row.get("analysis_tokens")  # counted with the tokenizer when generated
+            scored.append(new)
+        passes[label] = scored
+        settings, example[label] = saved.get("settings") or {}, saved.get("example")
+    settings = {**settings, "language_identifier": "lingua" if langid_available() else None}
+    timings = timing(passes["before"], passes["after"])  # from the rows' own generation times
+    summary = summarize(passes["before"], passes["after"], timing=timings, settings=settings)
+    write_results(folder, passes["before"], passes["after"], settings=settings, timings=timings, example=example)
+    return summary
 
 
 def print_summary(summary: Mapping) -> None:
     """The headline figures in a few plain lines (the main job's log)."""
+    def num(value):
+        return "not measured" if value is None else f"{value:.2f}"
+
     def fmt(m):
         tokens = m.get("analysis_tokens")
-        return (f"valid {m['valid']:.2f}  language {m['language']:.2f}  final-language {m['final_language']:.2f}  "
+        return (f"valid {num(m['valid'])}  language {num(m['language'])}  final-language {num(m['final_language'])}  "
                 f"correct {m['correct']:.2f} (lenient {m['correct_lenient']:.2f})  "
                 f"analysis {'-' if tokens is None else round(tokens)} tokens  n={m['n']}")
 
@@ -673,4 +614,5 @@ def print_summary(summary: Mapping) -> None:
               f"{timing['after']['seconds']} s)")
     targets = summary.get("targets") or {}
     if targets:
-        print("Targets:", ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in targets.items()))
+        verdict = {True: "met", False: "MISSED", None: "not measured"}
+        print("Targets:", ", ".join(f"{k}: {verdict[v]}" for k, v in targets.items()))

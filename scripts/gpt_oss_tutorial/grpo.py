@@ -1,36 +1,17 @@
-"""The GRPO stage (bonus): TRL's ``GRPOTrainer`` (Unsloth's patched one on a GPU) with our format + correctness rewards.
+"""Plumbing of the GRPO stage (notebook 05): its start point, prompts, held-out scoring and the saved result.
 
-GRPO in one paragraph: for each prompt the model samples a *group* of ``num_generations`` completions; every completion
-is scored by the reward functions (``rewards.format_reward``, ``rewards.correctness_reward``, optionally
-``rewards.language_reward``), summed with ``reward_weights``; a completion's *advantage* is its reward minus the mean of
-its group (divided by the group's standard deviation), and the policy gradient pushes up the tokens of better-than-
-average completions. No value model, no reference model when ``beta=0`` (TRL's and Unsloth's default).
-
-Where it starts: from the SFT adapter of notebook 03 when it exists (``paths.sft_adapter_dir``), otherwise from a fresh
-LoRA; ``load_start`` says which. The dataset is the bundled train split as *plain-text* Harmony prompts (rendered by our
-chat template, ending ``<|start|>assistant``): TRL then tokenizes them as they are instead of applying a chat template
-again, and decodes completions with ``skip_special_tokens=True`` -- ``analysis…assistantfinal…`` text that
-``rewards`` parses. Held-out reward before/after: greedy generations on bundled eval prompts, scored by the same
-functions and decoded the same way, so the numbers compare with the training curve.
-
-Two paths, one code:
-* CPU (transformers + peft + TRL 1.16): fp32 math switch ``use_cpu=True``/``bf16=False``; one prompt group per
-  micro-batch (``per_device_train_batch_size = num_generations * prompts_per_step``), no gradient checkpointing.
-* GPU with Unsloth (**GPU path, not runnable on the CPU machine this was written on**): the memory-saving settings of
-  Unsloth's gpt-oss GRPO notebook -- ``optim="adamw_8bit"``, micro-batch 1 with gradient accumulation over the group,
-  ``temperature=1.0``, lr 5e-5, ``weight_decay=0.001``, ``warmup_ratio=0.1``, linear schedule, prompt length measured
-  on the data (``max_prompt_length`` when the installed TRL/Unsloth still has it) and ``max_completion_length`` capped
-  by ``max_seq_length``; ``use_gradient_checkpointing="unsloth"`` is set at ``get_peft_model`` time (backends);
-  vLLM off.
+The lesson -- the reward functions, ``GRPOConfig(...)`` and ``GRPOTrainer(...)`` -- is written out in notebook 05; this
+module loads the start point, builds the prompt dataset, generates and scores held-out completions, runs the trainer
+with timing, saves the adapter atomically and reads TRL's reward log.
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, backends, rewards
+from . import atomic, backends
+from .errors import CheckpointError
 from .plots import reward_curves, reward_series  # noqa: F401  (re-exported: grpo.reward_series)
 from .presets import Preset
 
@@ -60,8 +41,8 @@ def load_start(preset: Preset, adapter_dir: str | Path | None = None, *, fresh: 
     explicit = adapter_dir is not None
     path = Path(adapter_dir) if explicit else sft_adapter_dir(preset.name)
     if explicit and not (path / "adapter_config.json").exists():
-        raise FileNotFoundError(f"No LoRA adapter at {path} (no adapter_config.json). Train one with notebook 03 "
-                                f"(`python scripts/train_sft.py --preset {preset.name}`) or leave adapter_dir unset.")
+        raise CheckpointError(f"No LoRA adapter at {path} (no adapter_config.json). Train one with notebook 03 "
+                              f"(`python scripts/train_sft.py --preset {preset.name}`) or leave the adapter unset.")
     if not fresh and (path / "adapter_config.json").exists():
         loaded = backends.load_adapter(preset, path, trainable=True)
         start = Start("sft-adapter", str(path), f"GRPO starts from the SFT adapter at {path}")
@@ -101,93 +82,10 @@ def prompt_lengths(tokenizer, dataset) -> list[int]:
 
 
 # --------------------------------------------------------------------------- configuration
-def grpo_config(preset: Preset, output_dir: str | Path, *, max_steps: int | None = None,
-                num_generations: int | None = None, max_completion_length: int | None = None,
-                learning_rate: float | None = None, prompts_per_step: int | None = None,
-                reward_weights: list[float] | None = None, max_prompt_length: int | None = None,
-                use_cpu: bool | None = None, progress: bool = True, **overrides):
-    """GRPOConfig from the preset (``grpo_steps``, ``grpo_generations``, ``grpo_max_completion``,
-    ``grpo_learning_rate``); keyword arguments win, ``overrides`` go to GRPOConfig as they are."""
-    import torch
-    from trl import GRPOConfig
-
-    use_cpu = (not backends.has_cuda()) if use_cpu is None else use_cpu
-    generations = num_generations or preset.grpo_generations
-    if generations < 2:
-        raise ValueError("GRPO needs at least 2 generations per prompt (the advantage is relative to the group)")
-    completion = max_completion_length or preset.grpo_max_completion
-    if max_prompt_length:
-        completion = max(8, min(completion, preset.max_seq_length - max_prompt_length))
-    kwargs = dict(
-        output_dir=str(Path(output_dir) / CHECKPOINTS_DIR),
-        max_steps=max_steps or preset.grpo_steps,
-        learning_rate=learning_rate or preset.grpo_learning_rate,
-        num_generations=generations,
-        max_completion_length=completion,
-        temperature=1.0,
-        beta=0.0,  # no KL term, so no reference model in memory (TRL's and Unsloth's default)
-        reward_weights=reward_weights,
-        logging_steps=1,
-        save_strategy="no",  # short runs; the adapter is saved atomically at the end
-        report_to="none",
-        seed=preset.seed,
-        data_seed=preset.seed,
-        remove_unused_columns=False,  # the rewards read the answer / reasoning_language columns
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-    )
-    if use_cpu:
-        prompts = prompts_per_step or 2
-        kwargs.update(
-            use_cpu=True, bf16=False, fp16=False,
-            per_device_train_batch_size=generations * prompts,  # whole groups per micro-batch (TRL's requirement)
-            gradient_accumulation_steps=1,
-            gradient_checkpointing=False,  # a 135M model on CPU: speed matters more than memory
-            optim="adamw_torch",
-            lr_scheduler_type="constant",
-            warmup_steps=0,
-        )
-    else:
-        # GPU path (Unsloth's gpt-oss GRPO notebook): micro-batch 1, the group accumulated over gradient steps.
-        prompts = prompts_per_step or 1
-        bf16 = torch.cuda.is_bf16_supported()
-        kwargs.update(
-            bf16=bf16, fp16=not bf16,
-            per_device_train_batch_size=1,
-            gradient_accumulation_steps=generations * prompts,
-            optim=preset.optim,  # adamw_8bit
-            lr_scheduler_type="linear",
-            warmup_ratio=0.1,
-            weight_decay=0.001,
-            use_vllm=False,
-        )
-    if max_prompt_length and "max_prompt_length" in GRPOConfig.__dataclass_fields__:
-        kwargs["max_prompt_length"] = max_prompt_length  # TRL < 1.0 / Unsloth's patched config; TRL 1.16 has none
-    kwargs.update(overrides)
-    return GRPOConfig(**kwargs)
-
-
-# --------------------------------------------------------------------------- trainer
-def build_trainer(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, weights=None,
-                  style: str = "harmony", max_steps: int | None = None, progress: bool = True, callbacks=None,
-                  **config_kwargs):
-    """TRL's GRPOTrainer on the policy in ``loaded`` with one reward function per component of ``weights``
-    (default ``rewards.DEFAULT_WEIGHTS``: format 0.3, correctness 0.7, language 0 -- logged, not rewarded)."""
-    from trl import GRPOTrainer
-
-    funcs, reward_weights = rewards.make_reward_funcs(weights, style=style)
-    lengths = prompt_lengths(loaded.tokenizer, train_dataset)
-    args = grpo_config(loaded.preset, output_dir, max_steps=max_steps, reward_weights=reward_weights,
-                       max_prompt_length=max(lengths) + 1, progress=progress, **config_kwargs)
-    backends.pick(loaded.preset, requested=loaded.backend).for_training(loaded.model)
-    return GRPOTrainer(
-        model=loaded.model,
-        reward_funcs=funcs,
-        args=args,
-        train_dataset=train_dataset,
-        processing_class=loaded.tokenizer,
-        callbacks=callbacks,
-    )
+def supported_fields(config_class, **fields) -> dict:
+    """The ``fields`` that ``config_class`` has (``max_prompt_length``: Unsloth's GRPOConfig and older TRL only)."""
+    known = getattr(config_class, "__dataclass_fields__", {})
+    return {k: v for k, v in fields.items() if k in known}
 
 
 @dataclass
@@ -236,18 +134,14 @@ class GRPOResult:
         return out
 
 
-def train(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, trainer=None, weights=None,
-          style: str = "harmony", max_steps: int | None = None, progress: bool = True, callbacks=None,
-          start: Start | None = None, **config_kwargs) -> GRPOResult:
-    """Run GRPO, then save the adapter atomically to ``output_dir/adapter`` and the log to ``output_dir/log.json``."""
+def train(loaded: backends.Loaded, trainer, output_dir: str | Path, *, start: Start | None = None) -> GRPOResult:
+    """Run ``trainer`` (a ``GRPOTrainer``), then save the adapter atomically to ``output_dir/adapter`` and the log."""
     import torch
 
     from .sft import save_adapter
 
     output_dir = Path(output_dir)
-    if trainer is None:
-        trainer = build_trainer(loaded, train_dataset, output_dir, weights=weights, style=style, max_steps=max_steps,
-                                progress=progress, callbacks=callbacks, **config_kwargs)
+    backends.pick(loaded.preset, requested=loaded.backend).for_training(loaded.model)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     begin = time.perf_counter()
@@ -343,14 +237,13 @@ def generate(loaded: backends.Loaded, prompts: list[str], *, max_new_tokens: int
     return out
 
 
-def score(completions: list, rows: list[dict], *, weights=None, style: str = "harmony") -> dict:
-    """Score completions against their rows with the training reward functions: per-completion components and the
-    weighted sum, plus their means."""
-    funcs, w = rewards.make_reward_funcs(weights, style=style)
+def score(completions: list, rows: list[dict], reward_funcs, reward_weights) -> dict:
+    """Score completions against their rows with reward functions of TRL's signature: each component, the weighted
+    sum, and their means."""
     columns = {"answer": [r.get("answer") for r in rows],
                "reasoning_language": [r.get("reasoning_language") for r in rows]}
-    per = {f.__name__: f(completions=completions, **columns) for f in funcs}
-    total = [sum(wi * per[f.__name__][i] for f, wi in zip(funcs, w)) for i in range(len(completions))]
+    per = {f.__name__: [float(v) for v in f(completions, **columns)] for f in reward_funcs}
+    total = [sum(w * per[f.__name__][i] for f, w in zip(reward_funcs, reward_weights)) for i in range(len(completions))]
     n = max(len(completions), 1)
     correctness = per.get("correctness_reward", [])
     return {
@@ -362,10 +255,10 @@ def score(completions: list, rows: list[dict], *, weights=None, style: str = "ha
     }
 
 
-def heldout_reward(loaded: backends.Loaded, rows, *, n: int | None = 16, weights=None, style: str = "harmony",
+def heldout_reward(loaded: backends.Loaded, rows, reward_funcs, reward_weights, *, n: int | None = 16,
                    max_new_tokens: int | None = None, batch_size: int | None = None, progress: bool = True,
                    reasoning_effort: str = "medium") -> dict:
-    """Mean combined reward of greedy generations on the first ``n`` held-out rows (``data.load_rows("eval")``).
+    """Mean weighted reward of greedy generations on the first ``n`` held-out rows (``data.load_rows("eval")``).
     ``max_new_tokens`` defaults to the preset's ``grpo_max_completion`` (the length GRPO trains at)."""
     rows = list(getattr(rows, "rows", rows))[:n] if n else list(getattr(rows, "rows", rows))
     preset = loaded.preset
@@ -373,46 +266,9 @@ def heldout_reward(loaded: backends.Loaded, rows, *, n: int | None = 16, weights
     begin = time.perf_counter()
     gens = generate(loaded, prompts, max_new_tokens=max_new_tokens or preset.grpo_max_completion,
                     batch_size=batch_size or preset.eval_batch_size, progress=progress)
-    result = score([g["text"] for g in gens], rows, weights=weights, style=style)
+    result = score([g["text"] for g in gens], rows, reward_funcs, reward_weights)
     result["seconds"] = round(time.perf_counter() - begin, 1)
     result["samples"] = [{"id": r.get("id"), "reasoning_language": r.get("reasoning_language"),
                           "answer": r.get("answer"), "completion": g["raw"], "tokens": g["tokens"], **s}
                          for r, g, s in zip(rows, gens, result.pop("per_completion"))]
     return result
-
-
-# --------------------------------------------------------------------------- everything, for the command line
-def run(preset: Preset, *, output_dir: str | Path | None = None, max_steps: int | None = None,
-        adapter_dir: str | Path | None = None, fresh: bool = False, weights=None, heldout: int = 16,
-        progress: bool = True, record: bool = True, **config_kwargs) -> GRPOResult:
-    """What notebook 05 does: load the start point, build the prompts, held-out reward before, GRPO, held-out reward
-    after, plot, save, and record the figures (``figures.record("05_grpo", summary={"grpo": ...})``)."""
-    from . import data, figures
-    from .paths import stage_dir
-
-    output_dir = Path(output_dir) if output_dir else stage_dir(STAGE, preset.name)
-    loaded, start = load_start(preset, adapter_dir, fresh=fresh)
-    print(start.message)
-    dataset = build_dataset(loaded.tokenizer, data.load_rows("train", offline=True))
-    eval_rows = data.load_rows("eval", offline=True).rows
-    before = heldout_reward(loaded, eval_rows, n=heldout, weights=weights, progress=progress) if heldout else None
-    if before:
-        print(f"held-out reward before: {before['reward']:+.3f} {before['components']}")
-    result = train(loaded, dataset, output_dir, weights=weights, max_steps=max_steps, progress=progress, start=start,
-                   **config_kwargs)
-    if heldout:
-        result.heldout_before = before
-        result.heldout_after = heldout_reward(loaded, eval_rows, n=heldout, weights=weights, progress=progress)
-        print(f"held-out reward after:  {result.heldout_after['reward']:+.3f} {result.heldout_after['components']}")
-        atomic.write_json(output_dir / "heldout.json", {"before": before, "after": result.heldout_after})
-    write_log(result, output_dir)
-    plot_rewards(result.log_history, output_dir / "rewards.png", title=f"GRPO rewards: {preset.name}")
-    if record:
-        summary = result.summary()
-        figures.record("05_grpo", preset=preset.name, backend=loaded.backend,
-                       summary={"grpo": {k: v for k, v in summary.items() if k != "memory"}})
-    return result
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)

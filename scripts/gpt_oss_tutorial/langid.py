@@ -1,32 +1,10 @@
 """Which language is a piece of reasoning (or a final answer) written in?
 
-``detect_language(text)`` returns an ISO 639-1 code (``"fr"``) or ``None``. It uses lingua-language-detector, fully
-offline (its language models ship inside the wheel), restricted to the tutorial's languages plus three confusable
-neighbours:
-
-* the tutorial's languages: English, French, German, Spanish, Italian, Chinese;
-* Portuguese, Dutch and Catalan. Without them a Portuguese analysis is reported as Spanish, a Dutch one as German and
-  a Catalan one as Spanish -- and would count as "in the requested language" (0/6 neighbour fixtures got their own
-  code). With them 6/6, and the tutorial languages lose nothing (204/204 short finals, vs 203/204 without them).
-  Adding Romanian changed nothing. (Fixtures: ``tests/test_langid.py``.)
-
-Short finals are the hard case. On a handful of words lingua's character n-grams are swayed by content words shared
-across languages: lingua alone read "So the total is 59 euros." as Spanish, "Le total est de 59 euros." as Catalan,
-"Il arrivera à 17 h." as Italian (198/204 short finals right). So for short texts (at most 12 words, mostly Latin
-script) each distinct function word ("the", "is", "est", "ist", "es", "è", ...) adds 0.15 / k to lingua's
-confidence (0..1) of each of the k languages whose word list holds it, and the best total wins: 204/204. The last 48
-of those finals were written after the method was fixed (lingua alone also got them all).
-
-Before detection the text is cleaned: Harmony/HTML markers, LaTeX (``$...$``, ``\\(...\\)``, ``\\[...\\]``,
-``\\commands``), URLs, numbers and formulas such as ``x = 3`` or ``2x + 5 = 11`` are removed, so that maths does not
-outvote the words. What is left must hold at least 3 letters (2 if they are Chinese characters), otherwise the answer
-is ``None`` (too short to tell). Texts over 10,000 characters are judged on their first and last 5,000.
-
-The detector is built once, lazily, on the first call that needs it (module-level cache, thread-safe). lingua loads
-the language models of the nine candidates on first use: 1.2-2.0 s (measured on 2 CPU cores; building it with
-``with_preloaded_language_models()`` costs about the same up front, so lazy loading loses nothing), then ~0.15 ms per
-short final and ~0.5 ms per paragraph. ``warm_up()`` forces the load (e.g. in a notebook's setup cell) and returns the
-seconds it took.
+``detect_language(text)`` returns an ISO 639-1 code (``"fr"``) or None, with lingua-language-detector offline,
+restricted to the tutorial's six languages plus Portuguese, Dutch and Catalan (without these neighbours their texts
+would pass as Spanish or German). Markers, LaTeX, URLs, numbers and formulas are removed first; short texts get a
+function-word tie-breaker, because a few shared content words ("total", "euros") sway lingua's n-grams. Long texts are
+judged on their head and tail. ``available()`` says whether lingua is installed: without it nothing is detected.
 """
 from __future__ import annotations
 
@@ -205,6 +183,13 @@ def _detector():
                 codes = [getattr(IsoCode639_1, c.upper()) for c in TUTORIAL_LANGUAGES + NEIGHBOUR_LANGUAGES]
                 _DETECTOR = LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
     return _DETECTOR
+
+
+def available() -> bool:
+    """Is the language identifier (lingua-language-detector) installed? Without it no language is ever detected."""
+    import importlib.util
+
+    return importlib.util.find_spec("lingua") is not None
 
 
 def warm_up() -> float:

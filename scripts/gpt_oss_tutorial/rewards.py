@@ -1,41 +1,12 @@
-"""GRPO reward functions, with the signature TRL's ``GRPOTrainer`` calls.
+"""GRPO reward helpers: score one completion (``format_score``, ``correctness_score``, ``language_score``) and wrap
+them in TRL's reward signature ``func(completions, **columns) -> list[float]``.
 
-TRL 1.16 calls every reward function as ``func(prompts=..., completions=..., completion_ids=..., **columns)`` where
-``columns`` are the dataset's other columns (one value per completion: ``answer``, ``reasoning_language``, ...) plus
-``trainer_state``, ``log_extra`` and ``log_metric``; it wants one float per completion back (None would become NaN).
-The functions here take what they need and swallow the rest through ``**kwargs``.
-
-Rewards (each one float per completion, always finite, never an exception):
-
-* ``format_reward`` -- structure, in -1..1: +0.25 reasoning present, +0.25 final answer present, +0.25 well formed
-  (Harmony: ``parse_harmony(...).valid``; think: one ``<think>…</think>`` block then an answer), +0.25 an answer value
-  can be extracted from the final (``scoring.extract_answer``); text with none of these: -0.5; empty or non-text
-  completion: -1.0; longer than ``max_chars`` (default ``DEFAULT_MAX_CHARS``): -0.5 on top. Clipped to -1..1.
-  With ``style="plain"`` (no reasoning channel): +0.5 answer present, +0.5 answer value extractable.
-* ``correctness_reward`` -- math-verify against the row's ``answer`` column: +1 correct, -0.5 wrong, -1 no answer
-  (no final, or nothing extractable); 0.0 when the row has no ground truth (column missing or shorter; None, empty,
-  NaN or non-text value).
-* ``language_reward`` -- +1 when the reasoning is in the row's ``reasoning_language`` (name or code), -0.5 when it is
-  in another language, 0.0 when unknown (no reasoning, too short to tell, no/unknown requested language).
-  With ``style="plain"`` the whole answer is the reasoning.
-* ``combined_reward(weights)`` -- one function returning the weighted sum; ``make_reward_funcs(weights)`` -- the
-  components as separate functions plus their weights, for ``GRPOConfig(reward_weights=...)``: TRL then logs each
-  component (``rewards/format_reward/mean``, ...). A component with weight 0 is still computed and logged -- a cheap
-  way to watch the reasoning language without rewarding it.
-
-Chat formats (``style``): ``"harmony"`` (gpt-oss), ``"think"`` (Qwen3/DeepSeek-R1 ``<think>…</think>answer``; the
-opening tag may sit in the prompt), ``"plain"`` (Llama 3 and others without a reasoning channel). Pass it as a
-keyword, through ``functools.partial(format_reward, style="think")`` (TRL logs a partial under the wrapped name) or
-``make_reward_funcs(weights, style="think")``.
-
-What a completion may be: a string; a chat-message list ``[{"role": "assistant", "content": ...}]`` (TRL's
-conversational form -- a ``thinking``/``reasoning_content``/``reasoning`` field, as TRL's ``parse_response`` fills it
-for gpt-oss, is the reasoning, ``content`` the final); a message dict; bytes (decoded as UTF-8). Harmony text that
-lost its special tokens to ``skip_special_tokens=True`` decoding (``analysis…assistantfinal…``, TRL's default for
-non-conversational prompts) is recognised too. Anything else (None, numbers, nested junk) counts as an empty
-completion. ``completions`` itself: None or empty gives ``[]``; a single string/bytes/dict is one completion; any other
-iterable is listed; a non-iterable value is one (empty) completion. Dataset columns: a list is read row by row
-(missing rows count as absent); a single scalar (``answer="42"``) applies to every row.
+Notebook 05 defines the reward functions it trains with over the three scorers. The scorers never raise and cost time
+linear in the text; they read Harmony text (also with its special tokens stripped by the decoder,
+``analysis…assistantfinal…``), ``<think>…</think>`` text (``style="think"``), plain answers (``style="plain"``) and
+TRL's chat-message lists. ``format_reward``/``correctness_reward``/``language_reward`` are the same scorers over a
+batch with dataset columns read row by row (a scalar applies to every row); ``make_reward_funcs`` binds a style and
+weights for ``GRPOConfig(reward_weights=...)``.
 """
 from __future__ import annotations
 
@@ -271,13 +242,16 @@ def _style_of(kwargs, i) -> str:
     return style if style in STYLES else "harmony"
 
 
-def _max_chars_of(kwargs, i) -> float:
-    value = _option(kwargs, "max_chars", i, DEFAULT_MAX_CHARS)
+def _positive(value, default: float) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return float(DEFAULT_MAX_CHARS)
-    return value if value > 0 else float(DEFAULT_MAX_CHARS)
+        return float(default)
+    return value if value > 0 else float(default)
+
+
+def _max_chars_of(kwargs, i) -> float:
+    return _positive(_option(kwargs, "max_chars", i, DEFAULT_MAX_CHARS), DEFAULT_MAX_CHARS)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -299,52 +273,74 @@ def _format_score(parsed: _Parsed, style: str, max_chars: float) -> float:
     return max(-1.0, min(1.0, score))
 
 
+def _never_raises(name: str, fallback: float = 0.0):
+    """Decorator: a finite float out of any input; an exception is logged and scores ``fallback``."""
+    def wrap(func):
+        def safe(*args, **kwargs) -> float:
+            try:
+                return _finite(func(*args, **kwargs), fallback)
+            except Exception:  # a reward must never take a training run down
+                log.warning("%s failed; score %s", name, fallback, exc_info=True)
+                return fallback
+        safe.__name__ = safe.__qualname__ = name
+        safe.__doc__ = func.__doc__
+        return safe
+    return wrap
+
+
+@_never_raises("format_score")
+def format_score(completion, *, style: str = "harmony", max_chars: float = DEFAULT_MAX_CHARS) -> float:
+    """Structure of one completion in -1..1: +0.25 each for reasoning, a final answer, well-formed markup and an
+    answer value in the final; -0.5 for none of these, -1 for an empty one, -0.5 more past ``max_chars``."""
+    style = style if style in STYLES else "harmony"
+    return _format_score(_parse(completion, style), style, _positive(max_chars, DEFAULT_MAX_CHARS))
+
+
+@_never_raises("correctness_score")
+def correctness_score(completion, truth, *, style: str = "harmony") -> float:
+    """One completion against its ground truth: +1 correct, -0.5 wrong, -1 no answer, 0.0 without a truth."""
+    if normalize_truth(truth) is None:
+        return 0.0
+    parsed = _parse(completion, style if style in STYLES else "harmony")
+    if parsed.answer is None:
+        return -1.0
+    verdict = check_answer(parsed.answer, truth)
+    if verdict is None:
+        return -1.0
+    return 1.0 if verdict else -0.5
+
+
+@_never_raises("language_score")
+def language_score(completion, requested_language, *, style: str = "harmony") -> float:
+    """+1 when the reasoning is in ``requested_language``, -0.5 in another language, 0.0 when it cannot be told."""
+    try:
+        requested = language_code(requested_language)
+    except ValueError:
+        return 0.0
+    style = style if style in STYLES else "harmony"
+    parsed = _parse(completion, style)
+    detected = detect_language(parsed.answer if style == "plain" else parsed.reasoning)
+    if detected is None:
+        return 0.0
+    return 1.0 if detected == requested else -0.5
+
+
 def format_reward(completions=None, **kwargs) -> list[float]:
-    """Structure reward in -1..1 (see the module docstring); options ``style`` and ``max_chars`` as keywords."""
-
-    def one(i, completion):
-        style = _style_of(kwargs, i)
-        return _format_score(_parse(completion, style), style, _max_chars_of(kwargs, i))
-
-    return _safe_map("format_reward", completions, one)
+    """``format_score`` for each completion, in TRL's signature; options ``style`` and ``max_chars`` as keywords."""
+    return _safe_map("format_reward", completions, lambda i, c: format_score(
+        c, style=_style_of(kwargs, i), max_chars=_max_chars_of(kwargs, i)))
 
 
 def correctness_reward(completions=None, answer=None, **kwargs) -> list[float]:
-    """+1 correct, -0.5 wrong, -1 no answer, 0.0 without ground truth (math-verify against the ``answer`` column)."""
-
-    def one(i, completion):
-        truth = _row(answer, i)
-        if normalize_truth(truth) is None:
-            return 0.0
-        parsed = _parse(completion, _style_of(kwargs, i))
-        if parsed.answer is None:
-            return -1.0
-        verdict = check_answer(parsed.answer, truth)
-        if verdict is None:
-            return -1.0
-        return 1.0 if verdict else -0.5
-
-    return _safe_map("correctness_reward", completions, one)
+    """``correctness_score`` for each completion against its row's ``answer`` column, in TRL's signature."""
+    return _safe_map("correctness_reward", completions, lambda i, c: correctness_score(
+        c, _row(answer, i), style=_style_of(kwargs, i)))
 
 
 def language_reward(completions=None, reasoning_language=None, **kwargs) -> list[float]:
-    """+1 reasoning in the requested language, -0.5 in another one, 0.0 unknown/absent (``reasoning_language``)."""
-
-    def one(i, completion):
-        requested = _row(reasoning_language, i)
-        try:
-            requested = language_code(requested)
-        except ValueError:
-            return 0.0
-        style = _style_of(kwargs, i)
-        parsed = _parse(completion, style)
-        reasoning = parsed.answer if style == "plain" else parsed.reasoning
-        detected = detect_language(reasoning)
-        if detected is None:
-            return 0.0
-        return 1.0 if detected == requested else -0.5
-
-    return _safe_map("language_reward", completions, one)
+    """``language_score`` for each completion against its row's ``reasoning_language``, in TRL's signature."""
+    return _safe_map("language_reward", completions, lambda i, c: language_score(
+        c, _row(reasoning_language, i), style=_style_of(kwargs, i)))
 
 
 _COMPONENT_FUNCS = {"format": format_reward, "correctness": correctness_reward, "language": language_reward}

@@ -1,24 +1,11 @@
-"""Scoring generations: is the answer right, is the reasoning in the requested language, and the metrics over a run.
+"""Scoring generations: the answer value of a final message, whether it equals the ground truth, one generation's
+verdicts, and the fractions over a run.
 
-* ``extract_answer(final_text)`` -- the answer value of a final message: the last ``\\boxed{}``, else the value after
-  "answer is" / "réponse est" / "Antwort ist" / "respuesta es" / "risposta è" / "答案是" (and "Answer:", "result is",
-  ...), else the value after the last ``=``, else the last number or fraction. Lists of solutions come back as
-  ``"2, -3"``; a leading ``x =`` is dropped; thousands separators go (``1,000``, ``12 000``: a comma followed by
-  exactly three digits is read as one) and other decimal commas become points (``2,5`` -> ``2.5``).
-* ``check_answer(final_text, truth)`` -- math-verify against the ground truth (``"42"``, ``"3/4"``, ``"2, -3"``: a
-  comma-separated truth is a set, in any order). ``None`` when no answer can be extracted (or the truth is empty).
-  Never raises.
-* ``score_generation(text, requested_language=..., user_language=..., truth=...)`` -- one generation, parsed with
-  ``harmony.parse_harmony``, to a flat dict.
-* ``aggregate(rows, by=(...))`` / ``overall(rows)`` -- the fractions the notebooks plot and report.
-
-math-verify and threads: math-verify 0.9 bounds ``parse``/``verify`` with ``signal.alarm``, which exists only in the
-main thread (a Jupyter cell and TRL's reward computation run there). Called from any other thread it would raise
-"signal only works in main thread"; there we pass ``parsing_timeout=None`` / ``timeout_seconds=None`` and bound the
-work ourselves: each comparison runs in a daemon worker thread that is abandoned after ``VERIFY_TIMEOUT_S`` seconds.
-Neither mechanism can interrupt one long C-level big-integer operation (``9^{9^{9}}`` would freeze either), so
-answers with nested or huge exponents, huge factorials or more than ``MAX_ANSWER_CHARS`` characters are compared as
-strings only.
+``extract_answer`` reads the last ``\\boxed{}``, else the value after an "answer is"-like phrase (en, fr, de, es, it,
+zh), else after the last ``=``, else the last number; ``check_answer`` compares it with math-verify (a comma-separated
+truth is a set). Every step is linear in the text: finals are read in their last ``_TAIL_CHARS`` characters, answers
+or truths over ``MAX_ANSWER_CHARS`` are compared as text only (math-verify's parser is not linear), and math-verify
+runs under a timeout (``signal.alarm`` in the main thread, an abandoned worker thread elsewhere).
 """
 from __future__ import annotations
 
@@ -29,14 +16,15 @@ import signal
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 
-from .langid import detect_language, language_code
+from .langid import available, detect_language, language_code
 
 log = logging.getLogger(__name__)
 
 VERIFY_TIMEOUT_S = 3  # math-verify's signal timeouts take whole seconds
-MAX_ANSWER_CHARS = 200
+MAX_ANSWER_CHARS = 200  # longer answers or truths are compared as text only (math-verify's parser is superlinear)
+MAX_TRUTH_CHARS = 2_000  # longer ground truths are not normalised, only compared as text
 _TAIL_CHARS = 20_000  # the answer is at the end: longer finals are searched in their last 20k characters
-_MAX_BOX_CHARS = 2_000
+_MAX_CANDIDATES = 32  # "answer is" phrases and "=" signs tried, from the last one back
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Answer extraction
@@ -65,7 +53,7 @@ _SENTENCE_END = re.compile(r"(?<!\d)\.(?!\d)|\.(?=\s|$)|[。！？!?;\n]")
 _EQUALS = re.compile(r"=(?![=>])")
 _NUMBER = r"[-−]?(?:\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?![\d.,])|\d+(?:[.,]\d+)*)"
 _VALUE = re.compile(
-    rf"(?:[-−]?\s*\\[dt]?frac\s*\{{[^{{}}]*\}}\s*\{{[^{{}}]*\}}"  # \frac{3}{4}
+    rf"(?:(?:[-−]\s*)?\\[dt]?frac\s*\{{[^{{}}]*\}}\s*\{{[^{{}}]*\}}"  # \frac{3}{4}
     rf"|[-−]?\d*\\sqrt\s*\{{[^{{}}]*\}}"  # 2\sqrt{3}
     rf"|{_NUMBER}(?:\s*/\s*{_NUMBER})?%?)"  # 42, -3, 2.5, 2,5, 12 000, 3/4, 25%
 )
@@ -81,25 +69,31 @@ _ASSIGNMENT = re.compile(r"^\s*\\?[A-Za-z](?:_\{?\w+\}?)?\s*=\s*")
 _INLINE_MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 
 
-def _boxed_contents(text: str, last_only: bool = False) -> list[str]:
-    """Contents of ``\\boxed{...}`` (balanced braces), in order; with ``last_only`` just the last non-empty one.
+def _closing_braces(text: str) -> dict[int, int]:
+    """Index of each ``{`` -> index of its matching ``}`` (one pass with a stack: linear in the text)."""
+    pairs, stack = {}, []
+    for i, ch in enumerate(text):
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            pairs[stack.pop()] = i
+    return pairs
 
-    Each box is scanned for at most _MAX_BOX_CHARS characters, so a text full of unclosed boxes stays linear.
-    """
-    out = []
+
+def _boxed_contents(text: str, last_only: bool = False) -> list[str]:
+    """Contents of ``\\boxed{...}`` (balanced braces), in order; with ``last_only`` just the last non-empty one."""
     matches = list(_BOXED.finditer(text))
+    if not matches:
+        return []
+    pairs = _closing_braces(text)
+    out = []
     for m in reversed(matches) if last_only else matches:
-        depth, i, stop = 1, m.end(), min(len(text), m.end() + _MAX_BOX_CHARS)
-        while i < stop and depth:
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-            i += 1
-        if depth == 0:
-            out.append(text[m.end():i - 1])
-            if last_only and out[-1].strip():
-                return out[-1:]
+        close = pairs.get(m.end() - 1)
+        if close is None:
+            continue
+        out.append(text[m.end():close])
+        if last_only and out[-1].strip():
+            return out[-1:]
     return [] if last_only else out
 
 
@@ -136,7 +130,8 @@ def _split_top_level(s: str) -> list[str]:
 def _normalize_numbers(s: str, decimal_comma: bool) -> str:
     s = re.sub(r"\b\d{1,3}(?:[ \u00a0\u202f\u2009]\d{3})+(?![\d.,])",
                lambda m: re.sub(r"\s", "", m.group(0)), s)  # 12 000 -> 12000
-    s = re.sub(r"\b(\d{1,3})((?:,\d{3})+)(?![\d,])", lambda m: m.group(1) + m.group(2).replace(",", ""), s)
+    # (?<![\d,]): one attempt per run of digits and commas, so a long run is read in linear time
+    s = re.sub(r"\b(?<![\d,])(\d{1,3})((?:,\d{3})+)(?![\d,])", lambda m: m.group(1) + m.group(2).replace(",", ""), s)
     if decimal_comma:
         s = re.sub(r"(?<=\d),(?=\d)", ".", s)  # 2,5 -> 2.5
     return s
@@ -149,7 +144,7 @@ def _normalize_value(value: str, decimal_comma: bool = True) -> str | None:
     pieces = [_strip_assignment(p) for p in _split_top_level(value)]
     # "x = 2 \text{ or } x = -3", "2 et 3": split on connector words when every piece is then a simple value
     if len(pieces) == 1:
-        words = re.split(r"\s+(?:or|and|et|ou|und|oder|y|o|e|和|或)\s+|\\quad|\\qquad", pieces[0])
+        words = re.split(r"(?<!\s)\s+(?:or|and|et|ou|und|oder|y|o|e|和|或)\s+|\\quad|\\qquad", pieces[0])
         words = [_strip_assignment(w).strip() for w in words if w.strip()]
         if len(words) > 1 and all(_VALUE.fullmatch(w) for w in words):
             pieces = words
@@ -208,7 +203,7 @@ def _value_from_span(span: str) -> str | None:
 
 def _value_after_equals(text: str) -> str | None:
     """The value after the last ``=`` -- or a list of solutions that runs up to it ("x = -3 or x = 2")."""
-    for m in reversed(list(_EQUALS.finditer(text))):
+    for m in reversed(list(_EQUALS.finditer(text))[-_MAX_CANDIDATES:]):
         last = _value_from_span(text[m.end(): m.end() + 400])
         if not last or not any(ch.isdigit() for ch in last):
             continue
@@ -217,7 +212,7 @@ def _value_after_equals(text: str) -> str | None:
         window = text[window_start:m.start()]
         ends = list(_SENTENCE_END.finditer(window))
         sentence_start = window_start + (ends[-1].end() if ends else 0)
-        for earlier in _EQUALS.finditer(text, sentence_start, m.start()):
+        for earlier in list(_EQUALS.finditer(text, sentence_start, m.start()))[:_MAX_CANDIDATES]:
             chain = _value_from_span(text[earlier.end(): m.end() + 400])
             if chain and ", " in chain and chain.endswith(last):
                 return chain
@@ -238,7 +233,7 @@ def extract_answer(final_text) -> str | None:
         boxed = _boxed_contents(text, last_only=True)
         if boxed:
             return _normalize_value(boxed[-1])
-        for m in reversed(list(_PHRASE.finditer(text))):
+        for m in reversed(list(_PHRASE.finditer(text))[-_MAX_CANDIDATES:]):
             value = _value_from_span(text[m.end(): m.end() + 400])
             if value:
                 return value
@@ -259,7 +254,7 @@ def extract_answer(final_text) -> str | None:
 _EXPENSIVE = re.compile(
     r"\^\s*\{[^{}]*\^|\^\s*\(?[^\s{}()]*\^|\*\*[^*]*\*\*"  # nested powers: 9^{9^{9}}, 9^9^9, 9**9**9
     r"|(?:\^|\*\*)\s*\{?\s*\(?-?\d{5,}"  # exponents of 5+ digits
-    r"|\d{4,}\s*!|\\(?:int|sum|prod|lim)"  # big factorials, calculus
+    r"|(?<!\d)\d{4,}\s*!|\\(?:int|sum|prod|lim)"  # big factorials, calculus (a digit run tried once)
 )
 
 
@@ -279,7 +274,11 @@ def normalize_truth(truth) -> str | None:
     boxed = _boxed_contents(truth, last_only=True)
     if boxed:
         truth = boxed[-1]
-    return _normalize_value(truth, decimal_comma=False) if truth.strip() else None
+    if not truth.strip():
+        return None
+    if len(truth) > MAX_TRUTH_CHARS:  # no real answer is this long: compared as text, not parsed
+        return truth.strip()
+    return _normalize_value(truth, decimal_comma=False)
 
 
 def _loose_equal(a: str, b: str) -> bool:
@@ -332,7 +331,7 @@ def check_answer(final_text, truth) -> bool | None:
             return None
         if _loose_equal(gold, answer):
             return True
-        if len(answer) > MAX_ANSWER_CHARS or _EXPENSIVE.search(answer) or _EXPENSIVE.search(gold):
+        if max(len(answer), len(gold)) > MAX_ANSWER_CHARS or _EXPENSIVE.search(answer) or _EXPENSIVE.search(gold):
             return False
         return _verify_bounded(gold, answer)
     except Exception:
@@ -366,12 +365,13 @@ def score_generation(text, *, requested_language: str, user_language: str, truth
     final = parsed.final if isinstance(parsed.final, str) else None
     analysis_language = detect_language(analysis)
     final_language = detect_language(final)
+    measured = available()  # without the identifier the language verdicts are unknown (None), not "wrong"
     return {
         "valid": bool(parsed.valid),
         "analysis_language": analysis_language,
         "final_language": final_language,
-        "language_ok": analysis_language is not None and analysis_language == requested,
-        "final_language_ok": final_language is not None and final_language == user,
+        "language_ok": (analysis_language is not None and analysis_language == requested) if measured else None,
+        "final_language_ok": (final_language is not None and final_language == user) if measured else None,
         "correct": check_answer(final, truth) if final is not None else None,
         "answer": extract_answer(final),
         "analysis_chars": len(analysis or ""),
@@ -406,9 +406,15 @@ def _is_true(v) -> bool:
         return False
 
 
+_UNMEASURED_IF_NONE = ("language", "final_language")  # None on every row: no language identifier, not "0 %"
+
+
 def _fractions(rows: Sequence[Mapping]) -> dict:
     n = len(rows)
     out = {metric: (sum(_is_true(r.get(key)) for r in rows) / n if n else 0.0) for metric, key in _ROW_KEY.items()}
+    for metric in _UNMEASURED_IF_NONE:
+        if n and all(r.get(_ROW_KEY[metric]) is None for r in rows):
+            out[metric] = None
     out["n"] = n
     return out
 
