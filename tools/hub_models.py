@@ -504,7 +504,10 @@ def mxfp4_round_experts(model) -> None:
         for layer in model.model.layers:
             for name in ("gate_up_proj", "down_proj"):
                 param = getattr(layer.mlp.experts, name)
-                param.copy_(convert_moe_packed_tensors(*mxfp4_pack(param), dtype=param.dtype))
+                value = convert_moe_packed_tensors(*mxfp4_pack(param), dtype=param.dtype)
+                if value.shape != param.shape:  # transformers 5.17 unpacks to (E, out, in), later versions to (E, in, out)
+                    value = value.transpose(1, 2)
+                param.copy_(value)
 
 
 def save_mxfp4(model, folder: Path) -> None:
