@@ -294,3 +294,13 @@ def test_run_stage_exit_status_and_what_it_prints(tmp_path, capsys):
     # a flag the notebook does not have: refused before a kernel starts
     assert runner.run_stage("03_ok", {"PRESET": "x", "MAX_STEPS": 3}, outputs=out, notebooks_dir=nbs) == 1
     assert "03_ok.ipynb has no parameter MAX_STEPS" in capsys.readouterr().err
+
+
+def test_a_missing_adapter_is_a_message_not_a_traceback(tmp_path):
+    """Notebooks 04-06 need notebook 03's adapter: without it the tools exit 2 with a message naming notebook 03."""
+    from gpt_oss_tutorial import errors, paths
+
+    with pytest.raises(errors.MissingStageOutput, match="03_sft") as caught:
+        paths.require_adapter("tiny-gpt-oss", tmp_path / "nothing-here")
+    assert isinstance(caught.value, FileNotFoundError)  # older `except FileNotFoundError` still catch it
+    assert "MissingStageOutput" in errors.user_error_names()

@@ -21,6 +21,10 @@ class CheckpointError(TutorialError):
     """A training run cannot start or resume from what its output folder holds."""
 
 
+class MissingStageOutput(TutorialError, FileNotFoundError):
+    """What an earlier notebook writes (an adapter, prepared data) is not there; the message names that notebook."""
+
+
 class ExportError(TutorialError):
     """An export cannot be made or read back (missing or damaged adapter, no converter, no disk space)."""
 

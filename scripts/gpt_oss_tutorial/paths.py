@@ -47,7 +47,9 @@ def require_adapter(preset_name: str, adapter_dir: str | os.PathLike | None = No
     """The SFT adapter folder, or a clear error that says which notebook/command makes it."""
     path = Path(adapter_dir) if adapter_dir else sft_adapter_dir(preset_name)
     if not (path / "adapter_config.json").exists():
-        raise FileNotFoundError(
+        from .errors import MissingStageOutput
+
+        raise MissingStageOutput(
             f"No LoRA adapter at {path}. Run notebook 03_sft.ipynb (or `python scripts/train_sft.py --preset "
             f"{preset_name}`) first."
         )
