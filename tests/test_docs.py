@@ -60,8 +60,6 @@ NOT_OF_THIS_REPOSITORY = re.compile(
     r"|\banchor[s]\.md\b|\.\./share[d]\b",  # notes that live outside the repository
     re.M,
 )
-# Files of other stages that still say such things; each entry must still match (fix the file, then drop it here).
-PENDING = {"docs/benchmarks.md", "scripts/gpt_oss_tutorial/benchmark.py"}
 
 
 def test_the_repository_speaks_of_itself():
@@ -74,6 +72,4 @@ def test_the_repository_speaks_of_itself():
             continue  # binary, or deleted in the working tree
         for m in NOT_OF_THIS_REPOSITORY.finditer(text):
             hits.setdefault(name, []).append(f"line {text.count(chr(10), 0, m.start()) + 1}: {m.group(0).strip()!r}")
-    unexpected = {k: v for k, v in hits.items() if k not in PENDING}
-    assert not unexpected, f"issue numbers, machine paths or outside references: {unexpected}"
-    assert not PENDING - set(hits), f"fixed, drop from PENDING: {sorted(PENDING - set(hits))}"
+    assert not hits, f"issue numbers, machine paths or outside references: {hits}"
