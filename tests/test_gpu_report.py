@@ -99,9 +99,8 @@ def test_gpu_check_script(tmp_path):
            "GPU_CHECK_DEADLINE": "30", "OUT": str(tmp_path / "OUT"), "PYTHON": sys.executable}
     done = subprocess.run(["bash", str(script), "run", "03"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
-    notes = (tmp_path / "OUT" / "gpu_check" / "notes.md").read_text()
-    assert "notebook 03 not started in this call" in notes
-    assert (tmp_path / "OUT" / "gpu_check" / "logs" / "gpu_check.log").exists()
+    assert "notebook 03 not started in this call" in _archived(tmp_path / "OUT", "notes.md")
+    assert (tmp_path / "OUT" / "gpu_check.log").exists() and _archived(tmp_path / "OUT", "logs/gpu_check.log")
     assert not list((tmp_path / "work" / "summaries").iterdir())
     status = subprocess.run(["bash", str(script), "status"], env=env, capture_output=True, text=True, timeout=300)
     assert "models--unsloth--gpt-oss-20b: not built" in status.stdout
@@ -113,6 +112,14 @@ def test_gpu_check_script(tmp_path):
     assert done.returncode == 1 and "00_environment_check: Status: failed" in done.stdout, done.stdout + done.stderr
     saved = list((tmp_path / "work" / "summaries").glob("*-00_environment_check.json"))
     assert len(saved) == 1 and json.loads(saved[0].read_text())["notebooks"][0]["status"] == "failed"
-    notes = (tmp_path / "OUT" / "gpu_check" / "notes.md").read_text()
+    notes = _archived(tmp_path / "OUT", "notes.md")
     assert '00_environment_check runs with parameters {"PRESET": "gpt-oss-20b"}' in notes
-    assert (tmp_path / "OUT" / "gpu_check" / "notebooks" / "00_environment_check.ipynb").exists()
+    assert _archived(tmp_path / "OUT", "notebooks/00_environment_check.ipynb")
+
+
+def _archived(out: Path, member: str) -> str:
+    """A file of the one archive gpu_check leaves in $OUT (the device returns at most 8 files)."""
+    import tarfile
+
+    with tarfile.open(out / "gpu_check.tar.gz") as tar:
+        return tar.extractfile(member).read().decode("utf-8")

@@ -46,9 +46,10 @@ note() { echo "- $(date -u +%Y-%m-%dT%H:%MZ): $*" >> "$WORK/notes.md"; say "note
 
 copy_out() {  # the device runner returns at most 8 files: one archive of everything, plus the log and the report
   [ -n "${OUT:-}" ] || return 0
+  mkdir -p "$OUT"
   local items=() extra=()
   for item in logs summaries gpu_memory env.json notes.md; do [ -e "$WORK/$item" ] && items+=("$item"); done
-  for item in notebooks figures summary.json report.md; do [ -e "$OUTPUTS/$item" ] && extra+=("$item"); done
+  for item in notebooks figures eval summary.json report.md; do [ -e "$OUTPUTS/$item" ] && extra+=("$item"); done
   tar -czf "$OUT/gpu_check.tar.gz.tmp" -C "$WORK" "${items[@]}" ${extra[@]:+-C "$OUTPUTS" "${extra[@]}"} 2>/dev/null \
     && mv "$OUT/gpu_check.tar.gz.tmp" "$OUT/gpu_check.tar.gz"
   [ -f "$WORK/logs/gpu_check.log" ] && cp "$WORK/logs/gpu_check.log" "$OUT/"

@@ -48,7 +48,7 @@ def check_training_parameters(*, max_steps=None, batch_size=None, grad_accum=Non
 def claim_output_dir(output_dir: str | Path) -> Path:
     """Create ``output_dir`` or accept it when it is empty or ours (``atomic``'s marker rule); refuse anything else."""
     atomic.check_writable_output(output_dir, known=(ADAPTER_DIR, CHECKPOINTS_DIR, RUNNING_DIR, LOG_FILE, "loss.png"))
-    return atomic.mark_ours(output_dir)
+    return Path(output_dir) if atomic.is_ours(output_dir) else atomic.mark_ours(output_dir)
 
 
 # --------------------------------------------------------------------------- checkpoints
