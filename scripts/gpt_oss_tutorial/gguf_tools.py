@@ -46,6 +46,7 @@ from .paths import REPO_ROOT
 REQUIREMENTS_FILE = REPO_ROOT / "requirements-gguf.txt"
 SDIST_ENV = "GPT_OSS_TUTORIAL_LLAMA_CPP_SDIST"  # a local llama-cpp-python sdist (offline machines); sha256 checked
 CACHE_ENV = "GPT_OSS_TUTORIAL_LLAMA_CPP_CACHE"  # where converters are extracted (default .cache/llama.cpp)
+CONVERTER_ENV = "GPT_OSS_TUTORIAL_GGUF_CONVERTER"  # an extracted converter folder to use as is (copied from setup)
 READY_FILE = "converter.json"
 OUTTYPES = ("f16", "q8_0", "bf16", "f32")  # what convert_hf_to_gguf.py writes in Python (no C binary needed)
 SDIST_DOWNLOAD_BYTES = 80 * 10**6  # 0.3.36: 76.6 MB
@@ -192,6 +193,9 @@ def ensure_converter(*, cache_dir: str | os.PathLike | None = None, sdist: str |
     must match requirements-gguf.txt. Raises ``ConverterUnavailable`` with what to do when it cannot be had.
     """
     pin = converter_pin(requirements)
+    override = os.environ.get(CONVERTER_ENV)
+    if override and cache_dir is None and sdist is None:
+        return converter_from_folder(override, pin)
     folder = Path(cache_dir or converter_cache_dir()) / pin.version
     ready = folder / READY_FILE
     if ready.is_file():
@@ -235,6 +239,60 @@ def ensure_converter(*, cache_dir: str | os.PathLike | None = None, sdist: str |
                      download_seconds=round(download_seconds, 2), extract_seconds=round(extract_seconds, 2))
 
 
+def converter_from_folder(folder: str | os.PathLike, pin: Pin | None = None) -> Converter:
+    """A converter extracted earlier (``.cache/llama.cpp/<version>/`` of a setup), e.g. carried to a machine without
+    network and named by ``$GPT_OSS_TUTORIAL_GGUF_CONVERTER``; its files and recorded sha256 are checked."""
+    pin = pin or converter_pin()
+    folder = Path(folder)
+    missing = [r for r in _REQUIRED if not (folder / r).is_file()]
+    try:
+        info = json.loads((folder / READY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    if missing or info.get("sha256") != pin.sha256:
+        why = f"files missing: {missing}" if missing else (
+            f"its {READY_FILE} records sha256 {info.get('sha256')!r}, requirements-gguf.txt pins {pin.sha256}")
+        raise ConverterUnavailable(
+            f"{CONVERTER_ENV}={folder} is not the pinned GGUF converter ({why}). Point it at the "
+            f".cache/llama.cpp/{pin.version}/ folder that `make setup` extracted, or unset it.")
+    return Converter(folder=folder, version=pin.version, sha256=pin.sha256)
+
+
+# --------------------------------------------------------------------------- child processes
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGKILL when its parent dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def run_child(cmd: list[str], *, env: dict | None = None, timeout: float | None = None) -> tuple[int, str]:
+    """Run ``cmd`` to completion in its own process group; (exit status, stdout + stderr).
+
+    The child never outlives this process: on an exception here (KeyboardInterrupt, timeout) its whole group is
+    killed, and on Linux it is also killed by the kernel if this process dies without cleaning up.
+    """
+    import signal
+
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True, preexec_fn=preexec, encoding="utf-8", errors="replace")
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        raise
+    return proc.returncode, out or ""
+
+
 # --------------------------------------------------------------------------- running the converter
 def bpe_pre_tokenizer_fallback(model_dir: str | os.PathLike) -> str | None:
     """The llama.cpp pre-tokenizer name to write when the converter does not know the tokenizer.
@@ -261,6 +319,7 @@ class ConvertResult:
     command: list[str]
     warnings: list[str] = field(default_factory=list)  # the converter's WARNING lines, layer numbers folded
     pre_tokenizer_fallback: str | None = None  # set when the converter did not know the tokenizer
+    printed_types: dict = field(default_factory=dict)  # {tensor: type} from the converter's own log
 
 
 _FALLBACK_MARK = "gpt_oss_tutorial: pre-tokenizer fallback"
@@ -294,16 +353,15 @@ def convert(model_dir: str | os.PathLike, outfile: str | os.PathLike, *, outtype
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONIOENCODING="utf-8")
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        returncode, log = run_child(cmd, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise ConversionError(f"convert_hf_to_gguf.py ran longer than {timeout} s on {model_dir}") from exc
     seconds = time.perf_counter() - start
-    log = (proc.stdout or "") + (proc.stderr or "")
     if log_path:
         Path(log_path).write_text(log, encoding="utf-8")
-    if proc.returncode != 0 or not outfile.is_file():
+    if returncode != 0 or not outfile.is_file():
         tail = "\n".join(log.strip().splitlines()[-12:])
-        raise ConversionError(f"convert_hf_to_gguf.py failed on {model_dir} (exit {proc.returncode}):\n{tail}")
+        raise ConversionError(f"convert_hf_to_gguf.py failed on {model_dir} (exit {returncode}):\n{tail}")
     warnings = []
     for line in log.splitlines():
         message = line.split(":", 2)[-1].strip() if line.startswith("WARNING:") else ""
@@ -314,7 +372,16 @@ def convert(model_dir: str | os.PathLike, outfile: str | os.PathLike, *, outtype
     fallback = pre if _FALLBACK_MARK in log else None
     shown = [sys.executable, str(converter.script), *args]
     return ConvertResult(path=outfile, outtype=outtype, seconds=round(seconds, 2), command=shown, warnings=warnings,
-                         pre_tokenizer_fallback=fallback)
+                         pre_tokenizer_fallback=fallback, printed_types=printed_tensor_types(log))
+
+
+def printed_tensor_types(log: str) -> dict:
+    """Storage type per tensor as the converter printed it (``INFO:hf-to-gguf:blk.0.ffn_up_exps.weight, torch.bfloat16
+    --> F16, shape = {...}``): {gguf tensor name: type}."""
+    found = {}
+    for m in re.finditer(r"^INFO:hf-to-gguf:([\w.]+),\s+[\w.]+\s+-->\s+(\w+),", log, re.M):
+        found[m.group(1)] = m.group(2)
+    return found
 
 
 def _run_converter(argv: list[str]) -> None:
