@@ -551,16 +551,26 @@ def check_lora(ref: Reference, folder: str | os.PathLike) -> list[Verdict]:
         del loaded
         verdicts.append(judge("lora", got, ref.logits, ref.base_logits, exact=True,
                               compared_with="PeftModel.from_pretrained on a fresh base, float32"))
-    back = read_back("peft", ref.ids, model=ref.source, adapter=folder)
-    ref.plain_base_logits = back["base_fp32"]
+    how = "plain transformers + peft, new process, float32, 16-bit base"
     config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     details = {"ignored_by_peft": sorted(k for k in ("lora_B_layout", "unsloth_fused_expert_lora") if k in config),
-               "lora_B_layout": config.get("lora_B_layout"), "read_back": back["info"],
-               "adapter_effect_share": _effect_share(back, ref)}
+               "lora_B_layout": config.get("lora_B_layout")}
+    try:
+        back = read_back("peft", ref.ids, model=ref.source, adapter=folder)
+    except errors.ExportError as exc:
+        verdicts.append(_unreadable("lora", how, exc, details))
+        return verdicts
+    ref.plain_base_logits = back["base_fp32"]
+    details.update(read_back=back["info"], adapter_effect_share=_effect_share(back, ref))
     verdicts.append(judge("lora", back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
-                          compared_with="plain transformers + peft, new process, float32, 16-bit base",
-                          details=details))
+                          compared_with=how, details=details))
     return verdicts
+
+
+def _unreadable(fmt: str, how: str, exc: Exception, details: dict | None = None) -> Verdict:
+    """The verdict for an export that plain transformers could not even load: not usable without this project."""
+    return Verdict(fmt, how, False, f"could not be loaded: {str(exc).splitlines()[-1][:300]}",
+                   details={**(details or {}), "error": str(exc)})
 
 
 def _noise(ref: Reference, back: dict) -> float:
@@ -619,14 +629,18 @@ def repack_lora_b(adapter_dir: str | os.PathLike, out: str | os.PathLike) -> Pat
 def check_merged16(ref: Reference, folder: str | os.PathLike) -> list[Verdict]:
     """The merged folder reloaded with plain ``AutoModelForCausalLM`` in a fresh process, float32: the criterion."""
     folder = Path(folder)
-    back = read_back("merged", ref.ids, model=folder)
+    how = "AutoModelForCausalLM, new process, float32"
+    try:
+        back = read_back("merged", ref.ids, model=folder)
+    except errors.ExportError as exc:
+        return [_unreadable("merged16", how, exc)]
     details = {"read_back": back["info"]}
     if ref.plain_base_logits is not None:
         details["adapter_effect_share"] = _effect_share({**back, "base_fp32": ref.plain_base_logits}, ref)
     if ref.harmony_rows is not None:
         details.update(_harmony_rows_check(ref, folder))
     verdict = judge("merged16", back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
-                    compared_with="AutoModelForCausalLM, new process, float32", details=details)
+                    compared_with=how, details=details)
     if ref.harmony_rows is not None and not details["harmony_rows_equal"]:
         verdict.passed = False
         verdict.reason += "; the trained Harmony token rows are not in the merged embedding"
@@ -668,10 +682,13 @@ def check_gguf(ref: Reference, folder: str | os.PathLike, quant: str, merged_dir
         return [Verdict(fmt, "gguf-py, tensor by tensor vs the merged safetensors", cmp["all_within_bounds"], reason,
                         max_abs_diff=cmp["max_abs_diff"], exact=True, details=details)]
     text = ref.tokenizer.decode(ref.ids[0][0])
-    back = read_back("gguf", ref.ids, model=folder, gguf_file=GGUF_NAME, tokenizer_text=text)
+    how = "transformers' GGUF loader, new process, float32"
+    try:
+        back = read_back("gguf", ref.ids, model=folder, gguf_file=GGUF_NAME, tokenizer_text=text)
+    except errors.ExportError as exc:
+        return [_unreadable(fmt, how, exc)]
     same_ids = back["info"].get("gguf_tokenizer_ids") == ref.ids[0][0].tolist()
-    verdict = judge(fmt, back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
-                    compared_with="transformers' GGUF loader, new process, float32",
+    verdict = judge(fmt, back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back), compared_with=how,
                     details={"gguf_tokenizer_same_ids": same_ids, "read_back": back["info"]})
     if not same_ids:
         verdict.passed = False

@@ -5,8 +5,10 @@ The converter. PyPI has no binary wheel of ``llama-cpp-python``, and building it
 source distribution vendors llama.cpp, whose ``convert_hf_to_gguf.py`` (+ its ``conversion/`` package and a newer
 ``gguf-py``) is pure Python and quantizes to ``q8_0`` in numpy. ``ensure_converter()`` downloads that sdist once with
 pip (the version and sha256 are pinned in ``requirements-gguf.txt``), extracts only those files into
-``.cache/llama.cpp/<version>/`` (atomically) and never runs anything else from the archive. ``convert()`` runs the
-converter as a subprocess of this venv's Python with the vendored ``gguf-py`` first on ``PYTHONPATH``.
+``.cache/llama.cpp/<version>/`` (atomically) and never runs anything else from the archive; ``make setup`` does it
+once, so exports need no network. On a machine without network, copy that folder and name it in
+``$GPT_OSS_TUTORIAL_GGUF_CONVERTER``. ``convert()`` runs the converter as a subprocess of this venv's Python with the
+vendored ``gguf-py`` first on ``PYTHONPATH``, in its own process group, killed with its parent (``run_child``).
 
 What the converter does with gpt-oss (read in ``conversion/gpt_oss.py`` and measured on its output):
 * a checkpoint whose experts are MXFP4 (``quantization_config.quant_method == "mxfp4"``, e.g.
@@ -476,16 +478,17 @@ def read_gguf(path: str | os.PathLike) -> GGUFSummary:
                        metadata=metadata, tensor_types=types, tensors=tensors)
 
 
-def _safetensors_state(model_dir: Path) -> dict:
-    from safetensors.torch import load_file
+def _safetensors_tensors(model_dir: Path):
+    """(name, tensor) of every tensor in a model folder, one at a time (a 20B model never sits in memory twice)."""
+    from safetensors import safe_open
 
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no *.safetensors in {model_dir}")
-    state = {}
     for f in files:
-        state.update(load_file(str(f)))
-    return state
+        with safe_open(str(f), framework="pt") as st:
+            for name in st.keys():
+                yield name, st.get_tensor(name)
 
 
 def gpt_oss_expected_tensors(name: str, tensor, name_map):
@@ -536,45 +539,46 @@ def _within_bound(qtype: str, expected, got):
 
 
 def compare_gpt_oss_weights(gguf_path: str | os.PathLike, model_dir: str | os.PathLike) -> dict:
-    """De-quantize every tensor of a gpt-oss GGUF and compare it with the HF safetensors it was made from."""
+    """De-quantize every tensor of a gpt-oss GGUF and compare it with the HF safetensors it was made from, one
+    tensor at a time."""
     import gguf
     import numpy as np
 
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GPT_OSS, int(config["num_hidden_layers"]))
-    expected = {}
-    unmapped = []
-    for name, tensor in _safetensors_state(model_dir).items():
+    reader = gguf.GGUFReader(str(gguf_path))
+    in_gguf = {t.name: t for t in reader.tensors}
+    rows, missing, unmapped, seen = [], [], [], set()
+    for name, tensor in _safetensors_tensors(model_dir):
         for gname, arr in gpt_oss_expected_tensors(name, tensor, name_map):
             if gname is None:
                 unmapped.append(name)
-            else:
-                expected[gname] = arr.contiguous().numpy().astype(np.float32)
-    reader = gguf.GGUFReader(str(gguf_path))
-    rows, missing = [], sorted(set(expected) - {t.name for t in reader.tensors})
-    extra = []
-    for t in reader.tensors:
-        if t.name not in expected:
-            extra.append(t.name)
-            continue
-        exp = expected[t.name]
-        got = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
-        if got.size != exp.size:
-            rows.append({"name": t.name, "type": t.tensor_type.name, "shape": list(exp.shape), "max_abs_diff": None,
-                         "max_rel_diff": None, "within_bound": False, "error": f"size {got.size} != {exp.size}"})
-            continue
-        got = got.reshape(exp.shape)
-        max_diff, ok = _within_bound(t.tensor_type.name, exp, got)
-        scale = float(np.abs(exp).max()) or 1.0
-        rows.append({"name": t.name, "type": t.tensor_type.name, "shape": list(exp.shape),
-                     "max_abs_diff": max_diff, "max_rel_diff": max_diff / scale, "within_bound": ok})
+                continue
+            if gname not in in_gguf:
+                missing.append(gname)
+                continue
+            seen.add(gname)
+            t = in_gguf[gname]
+            exp = arr.contiguous().numpy().astype(np.float32)
+            got = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+            if got.size != exp.size:
+                rows.append({"name": gname, "type": t.tensor_type.name, "shape": list(exp.shape),
+                             "max_abs_diff": None, "max_rel_diff": None, "within_bound": False,
+                             "error": f"size {got.size} != {exp.size}"})
+                continue
+            max_diff, ok = _within_bound(t.tensor_type.name, exp, got.reshape(exp.shape))
+            scale = float(np.abs(exp).max()) or 1.0
+            rows.append({"name": gname, "type": t.tensor_type.name, "shape": list(exp.shape),
+                         "max_abs_diff": max_diff, "max_rel_diff": max_diff / scale, "within_bound": ok})
+            del exp, got
+    extra = sorted(set(in_gguf) - seen)
     bounded = [r for r in rows if r["within_bound"] is not None]
     worst = max(rows, key=lambda r: r["max_rel_diff"] if r["max_rel_diff"] is not None else float("inf"),
                 default=None)
     return {
         "tensors_compared": len(rows),
-        "missing_in_gguf": missing,
+        "missing_in_gguf": sorted(missing),
         "not_in_model": extra,
         "unmapped": unmapped,
         "max_abs_diff": max((r["max_abs_diff"] for r in rows if r["max_abs_diff"] is not None), default=None),
