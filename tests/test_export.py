@@ -271,7 +271,7 @@ def test_plain_peft_sees_a_lora_b_packed_by_expert_and_repacking_fixes_it(tiny_e
     ref.plain_base_logits = None
     wrong = export.check_lora(SimpleNamespace(**{**ref.__dict__, "exact": False}), grouped)[-1]
     assert wrong.passed is False and wrong.details["lora_B_layout"] == export.GROUPED_BY_EXPERT
-    assert wrong.details["adapter_effect_share"] > 0.5  # the adapter is read differently, not the base
+    assert wrong.details["adapter_effect_share"] > export.MAX_SHARE  # the adapter is read differently, not the base
     fixed = export.repack_lora_b(grouped, tmp_path / "repacked")
     assert json.loads((fixed / "adapter_config.json").read_text())["lora_B_layout"] == export.RANK_MAJOR
     right = export.check_lora(SimpleNamespace(**{**ref.__dict__, "exact": False}), fixed)[-1]
@@ -444,6 +444,15 @@ def test_leftover_temporary_merges_are_removed_and_named(tmp_path):
     assert export.remove_leftovers(tmp_path) == [".gguf-f16.merged16"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".notes", "lora"]
     assert export.remove_leftovers(tmp_path / "absent") == []
+
+
+def test_a_complete_merged_export_of_the_same_adapter_is_recognised(tmp_path):
+    folder = tmp_path / "merged16"
+    with export.writing(folder, _fake_ref(), "merged16", needed_bytes=1) as tmp:
+        (tmp / "model.safetensors").write_bytes(b"x")
+    assert export.made_from(folder, "adapter", "merged16")
+    assert not export.made_from(folder, "another-adapter", "merged16")
+    assert not export.made_from(folder, "adapter", "lora") and not export.made_from(tmp_path / "none", "a", "lora")
 
 
 def test_check_failures_are_not_reader_errors():

@@ -363,6 +363,15 @@ def assert_no_pickle(folder: str | Path) -> None:
         raise RuntimeError(f"pickle-format files in the export {folder}: {found}; this project writes safetensors only")
 
 
+def made_from(folder: str | os.PathLike, adapter_dir: str | os.PathLike, fmt: str) -> bool:
+    """True when ``folder`` is a complete ``fmt`` export of this adapter (its export_info.json says so)."""
+    try:
+        info = json.loads((Path(folder) / INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return info.get("format") == fmt and info.get("adapter") == str(adapter_dir)
+
+
 def remove_leftovers(parent: str | os.PathLike) -> list[str]:
     """Remove temporary merges that an interrupted GGUF export of an earlier version left in ``parent``; their names.
     (Interrupted ``atomic_dir`` folders are ``atomic``'s to clean.)"""
@@ -562,9 +571,21 @@ def check_lora(ref: Reference, folder: str | os.PathLike) -> list[Verdict]:
         return verdicts
     ref.plain_base_logits = back["base_fp32"]
     details.update(read_back=back["info"], adapter_effect_share=_effect_share(back, ref))
-    verdicts.append(judge("lora", back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
-                          compared_with=how, details=details))
+    verdicts.append(_explained(judge("lora", back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
+                                     compared_with=how, details=details)))
     return verdicts
+
+
+def _explained(verdict: Verdict) -> Verdict:
+    """A failed read-back whose adapter effect matches the training's differs by its base: say so."""
+    share = verdict.details.get("adapter_effect_share")
+    if verdict.passed is False and share is not None:
+        if share <= MAX_SHARE:
+            verdict.reason += (f"; the adapter's effect itself matches ({share:.1%}): the base differs (an adapter "
+                               "trained on a 4-bit base, here on the 16-bit one)")
+        else:
+            verdict.reason += f"; the adapter's effect differs by {share:.1%}: the adapter is read differently"
+    return verdict
 
 
 def _unreadable(fmt: str, how: str, exc: Exception, details: dict | None = None) -> Verdict:
@@ -639,8 +660,8 @@ def check_merged16(ref: Reference, folder: str | os.PathLike) -> list[Verdict]:
         details["adapter_effect_share"] = _effect_share({**back, "base_fp32": ref.plain_base_logits}, ref)
     if ref.harmony_rows is not None:
         details.update(_harmony_rows_check(ref, folder))
-    verdict = judge("merged16", back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
-                    compared_with=how, details=details)
+    verdict = _explained(judge("merged16", back["fp32"], ref.logits, ref.base_logits, noise=_noise(ref, back),
+                               compared_with=how, details=details))
     if ref.harmony_rows is not None and not details["harmony_rows_equal"]:
         verdict.passed = False
         verdict.reason += "; the trained Harmony token rows are not in the merged embedding"
