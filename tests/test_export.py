@@ -593,6 +593,17 @@ def test_converter_folder_can_be_named_by_the_environment(tmp_path, monkeypatch)
         export.gguf_converter()
 
 
+def test_a_failed_conversion_leaves_nothing(tmp_path):
+    """The converter exits with an error: the message carries its log's end, and no GGUF folder (or part) remains."""
+    merged = tmp_path / "merged16"
+    merged.mkdir()
+    (merged / "config.json").write_text(json.dumps({"architectures": ["NotARealModelForCausalLM"]}))
+    ref = SimpleNamespace(**{**_fake_ref().__dict__, "n_params": 1000})
+    with pytest.raises(gguf_tools.ConversionError, match="convert_hf_to_gguf.py failed"):
+        export.convert_gguf(ref, merged, tmp_path / "gguf-f16", "f16", export.gguf_converter())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged16"]
+
+
 def test_converter_log_is_parsed_for_tensor_types():
     log = ("INFO:hf-to-gguf:blk.0.ffn_up_exps.weight,     torch.bfloat16 --> Q8_0, shape = {64, 128, 8}\n"
            "INFO:hf-to-gguf:blk.0.attn_norm.weight,       torch.bfloat16 --> F32, shape = {128}\n"
