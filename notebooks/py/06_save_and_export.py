@@ -75,8 +75,8 @@ print(f"preset {preset.name}   adapter {adapter_dir}\nexports go to {out_root}: 
 #   leads the second by more than a 15% difference could overturn);
 # - *typical* is the median over positions: in a mixture-of-experts model a rounding can flip the expert chosen for a
 #   token, and that flip spreads through the rest of its conversation; the median does not let a few flips decide;
-# - if the fine-tune changed the model by less than 20x its own bf16 noise, the verdict is **cannot judge** (train
-#   longer): the probe cannot tell a right export from a wrong one then.
+# - if the model's own bf16 noise is more than half of that 15% (7.5% of the fine-tune's effect), the verdict is
+#   **cannot judge** (train longer): noise alone could then fail a right export.
 #
 # On the CPU the reference runs in float32 (the bf16 weights are exact in float32), so an adapter reloaded the same way
 # must give *identical* logits. On the GPU the reference is the model as trained, in Unsloth's own arithmetic.

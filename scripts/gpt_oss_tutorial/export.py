@@ -45,8 +45,9 @@ LEFTOVER_MERGE = re.compile(r"^\..+\.merged16$")  # temporary merges of earlier 
 #      fine-tuned model's best token leads the second by more than twice the allowed difference (a closer race can
 #      be flipped by a difference criterion 1 allows);
 #   3. it can only be judged when the effect stands clear of arithmetic noise: the model's own bf16-vs-fp32 difference
-#      (same statistic) must be <= MAX_NOISE_SHARE x the effect, else the verdict is "cannot judge" (train longer;
-#      the export may be right, the probe cannot tell).
+#      (same statistic) must be <= MAX_NOISE_SHARE x the effect (half the allowed difference, so that noise alone
+#      cannot fail a right export), else the verdict is "cannot judge" (train longer; the export may be right, the
+#      probe cannot tell). Measured: a 3-step tiny-gpt-oss adapter 2%, SmolLM2 with a random LoRA (B ~ N(0, 0.02)) 9%.
 # Why these numbers (tiny-gpt-oss, 2-step LoRA): an export that lost the adapter is at 100% of the effect, a wrong
 # LoRA scale k at about |k - 1| (x2: 72%, x0.5: 62%), a mis-packed adapter further still; a correct bf16 merge measured
 # 8%: one rounding flipped the expert chosen for a token of the system block every Harmony conversation starts with,
@@ -56,7 +57,7 @@ LEFTOVER_MERGE = re.compile(r"^\..+\.merged16$")  # temporary merges of earlier 
 # adapter reloaded with transformers + peft onto the same base, both in float32) the logits must be identical.
 MAX_SHARE = 0.15
 MIN_TOP1 = 0.90
-MAX_NOISE_SHARE = 0.05
+MAX_NOISE_SHARE = MAX_SHARE / 2  # the model's own noise may use at most half of the allowed difference
 
 # The probe: complete Harmony conversations (developer, user, assistant analysis + final), each run on its own.
 PROBE_DATE = "2025-08-05"
