@@ -5,8 +5,10 @@ The converter. PyPI has no binary wheel of ``llama-cpp-python``, and building it
 source distribution vendors llama.cpp, whose ``convert_hf_to_gguf.py`` (+ its ``conversion/`` package and a newer
 ``gguf-py``) is pure Python and quantizes to ``q8_0`` in numpy. ``ensure_converter()`` downloads that sdist once with
 pip (the version and sha256 are pinned in ``requirements-gguf.txt``), extracts only those files into
-``.cache/llama.cpp/<version>/`` (atomically) and never runs anything else from the archive. ``convert()`` runs the
-converter as a subprocess of this venv's Python with the vendored ``gguf-py`` first on ``PYTHONPATH``.
+``.cache/llama.cpp/<version>/`` (atomically) and never runs anything else from the archive; ``make setup`` does it
+once, so exports need no network. On a machine without network, copy that folder and name it in
+``$GPT_OSS_TUTORIAL_GGUF_CONVERTER``. ``convert()`` runs the converter as a subprocess of this venv's Python with the
+vendored ``gguf-py`` first on ``PYTHONPATH``, in its own process group, killed with its parent (``run_child``).
 
 What the converter does with gpt-oss (read in ``conversion/gpt_oss.py`` and measured on its output):
 * a checkpoint whose experts are MXFP4 (``quantization_config.quant_method == "mxfp4"``, e.g.
@@ -46,6 +48,7 @@ from .paths import REPO_ROOT
 REQUIREMENTS_FILE = REPO_ROOT / "requirements-gguf.txt"
 SDIST_ENV = "GPT_OSS_TUTORIAL_LLAMA_CPP_SDIST"  # a local llama-cpp-python sdist (offline machines); sha256 checked
 CACHE_ENV = "GPT_OSS_TUTORIAL_LLAMA_CPP_CACHE"  # where converters are extracted (default .cache/llama.cpp)
+CONVERTER_ENV = "GPT_OSS_TUTORIAL_GGUF_CONVERTER"  # an extracted converter folder to use as is (copied from setup)
 READY_FILE = "converter.json"
 OUTTYPES = ("f16", "q8_0", "bf16", "f32")  # what convert_hf_to_gguf.py writes in Python (no C binary needed)
 SDIST_DOWNLOAD_BYTES = 80 * 10**6  # 0.3.36: 76.6 MB
@@ -192,6 +195,9 @@ def ensure_converter(*, cache_dir: str | os.PathLike | None = None, sdist: str |
     must match requirements-gguf.txt. Raises ``ConverterUnavailable`` with what to do when it cannot be had.
     """
     pin = converter_pin(requirements)
+    override = os.environ.get(CONVERTER_ENV)
+    if override and cache_dir is None and sdist is None:
+        return converter_from_folder(override, pin)
     folder = Path(cache_dir or converter_cache_dir()) / pin.version
     ready = folder / READY_FILE
     if ready.is_file():
@@ -235,6 +241,60 @@ def ensure_converter(*, cache_dir: str | os.PathLike | None = None, sdist: str |
                      download_seconds=round(download_seconds, 2), extract_seconds=round(extract_seconds, 2))
 
 
+def converter_from_folder(folder: str | os.PathLike, pin: Pin | None = None) -> Converter:
+    """A converter extracted earlier (``.cache/llama.cpp/<version>/`` of a setup), e.g. carried to a machine without
+    network and named by ``$GPT_OSS_TUTORIAL_GGUF_CONVERTER``; its files and recorded sha256 are checked."""
+    pin = pin or converter_pin()
+    folder = Path(folder)
+    missing = [r for r in _REQUIRED if not (folder / r).is_file()]
+    try:
+        info = json.loads((folder / READY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    if missing or info.get("sha256") != pin.sha256:
+        why = f"files missing: {missing}" if missing else (
+            f"its {READY_FILE} records sha256 {info.get('sha256')!r}, requirements-gguf.txt pins {pin.sha256}")
+        raise ConverterUnavailable(
+            f"{CONVERTER_ENV}={folder} is not the pinned GGUF converter ({why}). Point it at the "
+            f".cache/llama.cpp/{pin.version}/ folder that `make setup` extracted, or unset it.")
+    return Converter(folder=folder, version=pin.version, sha256=pin.sha256)
+
+
+# --------------------------------------------------------------------------- child processes
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGKILL when its parent dies, even by SIGKILL (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def run_child(cmd: list[str], *, env: dict | None = None, timeout: float | None = None) -> tuple[int, str]:
+    """Run ``cmd`` to completion in its own process group; (exit status, stdout + stderr).
+
+    The child never outlives this process: on an exception here (KeyboardInterrupt, timeout) its whole group is
+    killed, and on Linux it is also killed by the kernel if this process dies without cleaning up.
+    """
+    import signal
+
+    preexec = _die_with_parent if sys.platform.startswith("linux") else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                            start_new_session=True, preexec_fn=preexec, encoding="utf-8", errors="replace")
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        raise
+    return proc.returncode, out or ""
+
+
 # --------------------------------------------------------------------------- running the converter
 def bpe_pre_tokenizer_fallback(model_dir: str | os.PathLike) -> str | None:
     """The llama.cpp pre-tokenizer name to write when the converter does not know the tokenizer.
@@ -261,6 +321,7 @@ class ConvertResult:
     command: list[str]
     warnings: list[str] = field(default_factory=list)  # the converter's WARNING lines, layer numbers folded
     pre_tokenizer_fallback: str | None = None  # set when the converter did not know the tokenizer
+    printed_types: dict = field(default_factory=dict)  # {tensor: type} from the converter's own log
 
 
 _FALLBACK_MARK = "gpt_oss_tutorial: pre-tokenizer fallback"
@@ -294,16 +355,15 @@ def convert(model_dir: str | os.PathLike, outfile: str | os.PathLike, *, outtype
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONIOENCODING="utf-8")
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+        returncode, log = run_child(cmd, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise ConversionError(f"convert_hf_to_gguf.py ran longer than {timeout} s on {model_dir}") from exc
     seconds = time.perf_counter() - start
-    log = (proc.stdout or "") + (proc.stderr or "")
     if log_path:
         Path(log_path).write_text(log, encoding="utf-8")
-    if proc.returncode != 0 or not outfile.is_file():
+    if returncode != 0 or not outfile.is_file():
         tail = "\n".join(log.strip().splitlines()[-12:])
-        raise ConversionError(f"convert_hf_to_gguf.py failed on {model_dir} (exit {proc.returncode}):\n{tail}")
+        raise ConversionError(f"convert_hf_to_gguf.py failed on {model_dir} (exit {returncode}):\n{tail}")
     warnings = []
     for line in log.splitlines():
         message = line.split(":", 2)[-1].strip() if line.startswith("WARNING:") else ""
@@ -314,7 +374,16 @@ def convert(model_dir: str | os.PathLike, outfile: str | os.PathLike, *, outtype
     fallback = pre if _FALLBACK_MARK in log else None
     shown = [sys.executable, str(converter.script), *args]
     return ConvertResult(path=outfile, outtype=outtype, seconds=round(seconds, 2), command=shown, warnings=warnings,
-                         pre_tokenizer_fallback=fallback)
+                         pre_tokenizer_fallback=fallback, printed_types=printed_tensor_types(log))
+
+
+def printed_tensor_types(log: str) -> dict:
+    """Storage type per tensor as the converter printed it (``INFO:hf-to-gguf:blk.0.ffn_up_exps.weight, torch.bfloat16
+    --> F16, shape = {...}``): {gguf tensor name: type}."""
+    found = {}
+    for m in re.finditer(r"^INFO:hf-to-gguf:([\w.]+),\s+[\w.]+\s+-->\s+(\w+),", log, re.M):
+        found[m.group(1)] = m.group(2)
+    return found
 
 
 def _run_converter(argv: list[str]) -> None:
@@ -409,16 +478,17 @@ def read_gguf(path: str | os.PathLike) -> GGUFSummary:
                        metadata=metadata, tensor_types=types, tensors=tensors)
 
 
-def _safetensors_state(model_dir: Path) -> dict:
-    from safetensors.torch import load_file
+def _safetensors_tensors(model_dir: Path):
+    """(name, tensor) of every tensor in a model folder, one at a time (a 20B model never sits in memory twice)."""
+    from safetensors import safe_open
 
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no *.safetensors in {model_dir}")
-    state = {}
     for f in files:
-        state.update(load_file(str(f)))
-    return state
+        with safe_open(str(f), framework="pt") as st:
+            for name in st.keys():
+                yield name, st.get_tensor(name)
 
 
 def gpt_oss_expected_tensors(name: str, tensor, name_map):
@@ -469,45 +539,46 @@ def _within_bound(qtype: str, expected, got):
 
 
 def compare_gpt_oss_weights(gguf_path: str | os.PathLike, model_dir: str | os.PathLike) -> dict:
-    """De-quantize every tensor of a gpt-oss GGUF and compare it with the HF safetensors it was made from."""
+    """De-quantize every tensor of a gpt-oss GGUF and compare it with the HF safetensors it was made from, one
+    tensor at a time."""
     import gguf
     import numpy as np
 
     model_dir = Path(model_dir)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     name_map = gguf.get_tensor_name_map(gguf.MODEL_ARCH.GPT_OSS, int(config["num_hidden_layers"]))
-    expected = {}
-    unmapped = []
-    for name, tensor in _safetensors_state(model_dir).items():
+    reader = gguf.GGUFReader(str(gguf_path))
+    in_gguf = {t.name: t for t in reader.tensors}
+    rows, missing, unmapped, seen = [], [], [], set()
+    for name, tensor in _safetensors_tensors(model_dir):
         for gname, arr in gpt_oss_expected_tensors(name, tensor, name_map):
             if gname is None:
                 unmapped.append(name)
-            else:
-                expected[gname] = arr.contiguous().numpy().astype(np.float32)
-    reader = gguf.GGUFReader(str(gguf_path))
-    rows, missing = [], sorted(set(expected) - {t.name for t in reader.tensors})
-    extra = []
-    for t in reader.tensors:
-        if t.name not in expected:
-            extra.append(t.name)
-            continue
-        exp = expected[t.name]
-        got = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
-        if got.size != exp.size:
-            rows.append({"name": t.name, "type": t.tensor_type.name, "shape": list(exp.shape), "max_abs_diff": None,
-                         "max_rel_diff": None, "within_bound": False, "error": f"size {got.size} != {exp.size}"})
-            continue
-        got = got.reshape(exp.shape)
-        max_diff, ok = _within_bound(t.tensor_type.name, exp, got)
-        scale = float(np.abs(exp).max()) or 1.0
-        rows.append({"name": t.name, "type": t.tensor_type.name, "shape": list(exp.shape),
-                     "max_abs_diff": max_diff, "max_rel_diff": max_diff / scale, "within_bound": ok})
+                continue
+            if gname not in in_gguf:
+                missing.append(gname)
+                continue
+            seen.add(gname)
+            t = in_gguf[gname]
+            exp = arr.contiguous().numpy().astype(np.float32)
+            got = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+            if got.size != exp.size:
+                rows.append({"name": gname, "type": t.tensor_type.name, "shape": list(exp.shape),
+                             "max_abs_diff": None, "max_rel_diff": None, "within_bound": False,
+                             "error": f"size {got.size} != {exp.size}"})
+                continue
+            max_diff, ok = _within_bound(t.tensor_type.name, exp, got.reshape(exp.shape))
+            scale = float(np.abs(exp).max()) or 1.0
+            rows.append({"name": gname, "type": t.tensor_type.name, "shape": list(exp.shape),
+                         "max_abs_diff": max_diff, "max_rel_diff": max_diff / scale, "within_bound": ok})
+            del exp, got
+    extra = sorted(set(in_gguf) - seen)
     bounded = [r for r in rows if r["within_bound"] is not None]
     worst = max(rows, key=lambda r: r["max_rel_diff"] if r["max_rel_diff"] is not None else float("inf"),
                 default=None)
     return {
         "tensors_compared": len(rows),
-        "missing_in_gguf": missing,
+        "missing_in_gguf": sorted(missing),
         "not_in_model": extra,
         "unmapped": unmapped,
         "max_abs_diff": max((r["max_abs_diff"] for r in rows if r["max_abs_diff"] is not None), default=None),
