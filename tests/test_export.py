@@ -749,3 +749,32 @@ func main() {
 	fmt.Println(string(b))
 }
 """
+
+
+def test_offline_unsloth_merge_uses_the_cached_base(tmp_path, monkeypatch):
+    """Offline, Unsloth's merged_16bit would ask the hub where the 16-bit base is: point it at the cached snapshot."""
+    from types import SimpleNamespace
+
+    from gpt_oss_tutorial import errors, export
+    from gpt_oss_tutorial.presets import get_preset
+
+    preset = get_preset("gpt-oss-20b")
+    repo = tmp_path / "hub" / ("models--" + preset.model_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # read once at import
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = SimpleNamespace(config=SimpleNamespace(_name_or_path="unsloth/gpt-oss-20b-unsloth-bnb-4bit"))
+    assert export.use_cached_merge_base(model, preset) == str(snapshot)
+    assert model.config._name_or_path == str(snapshot)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(errors.ExportError, match="HF_HUB_OFFLINE"):
+        export.use_cached_merge_base(model, preset)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    assert export.use_cached_merge_base(model, preset) is None  # online: Unsloth finds the base itself

@@ -27,6 +27,8 @@ REASONING_EFFORT = "medium"  # the system message's "Reasoning:" line: low, medi
 OUT_DIR = None               # None: outputs/data/<preset>/prepared, where notebook 03 reads it
 
 # %%
+from gpt_oss_tutorial import backends  # first: on a CUDA GPU this imports Unsloth before trl, transformers and peft
+
 import json
 from pathlib import Path
 
@@ -34,7 +36,7 @@ import pandas as pd
 from datasets import load_dataset
 from IPython.display import HTML, display
 
-from gpt_oss_tutorial import backends, data, figures, harmony, paths, presets
+from gpt_oss_tutorial import data, figures, harmony, paths, presets
 
 preset = presets.get_preset(PRESET)
 dataset_name = DATASET or preset.dataset

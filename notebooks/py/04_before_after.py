@@ -38,6 +38,8 @@ BATCH_SIZE = None      # None: the preset's eval_batch_size (24 on the CPU tutor
 OUTPUT_DIR = None      # None: outputs/eval
 
 # %%
+from gpt_oss_tutorial import backends  # first: on a CUDA GPU this imports Unsloth before trl, transformers and peft
+
 import json
 from pathlib import Path
 
@@ -46,7 +48,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from gpt_oss_tutorial import backends, data, evaluate, figures, harmony, langid, paths, presets, scoring
+from gpt_oss_tutorial import data, evaluate, figures, harmony, langid, paths, presets, scoring
 
 preset = presets.get_preset(PRESET)
 max_new_tokens = MAX_NEW_TOKENS or preset.max_new_tokens

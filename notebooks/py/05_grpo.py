@@ -31,6 +31,8 @@ ADAPTER_DIR = None      # start from this adapter instead of notebook 03's (outp
 OUTPUT_DIR = None       # None: outputs/grpo/<preset>/
 
 # %%
+from gpt_oss_tutorial import backends  # first: on a CUDA GPU this imports Unsloth before trl, transformers and peft
+
 from pathlib import Path
 
 import pandas as pd

@@ -34,6 +34,8 @@ QUANT = ["f16", "q8_0"]  # GGUF types (the converter writes f16, bf16, f32 and q
 MAX_NEW_TOKENS = 64  # generation with the exported GGUF
 
 # %%
+from gpt_oss_tutorial import backends  # first: on a CUDA GPU this imports Unsloth before trl, transformers and peft
+
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -41,7 +43,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from gpt_oss_tutorial import backends, export, figures, gguf_tools, harmony, paths
+from gpt_oss_tutorial import export, figures, gguf_tools, harmony, paths
 from gpt_oss_tutorial.presets import get_preset
 
 preset = get_preset(PRESET)
@@ -138,6 +140,7 @@ if "merged16" in formats:
     with export.writing(out_root / "merged16", ref, "merged16",
                         needed_bytes=export.needed_bytes(ref, "merged16")) as folder:
         if backend == "unsloth":
+            export.use_cached_merge_base(model, preset)  # offline only: the 16-bit base from the local cache
             model.save_pretrained_merged(str(folder), tokenizer, save_method="merged_16bit", safe_serialization=True)
         else:
             merged = model.merge_and_unload()

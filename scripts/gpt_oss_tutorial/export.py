@@ -341,6 +341,29 @@ def needed_bytes(ref: Reference, fmt: str) -> int:
     return estimate_bytes(fmt, ref.n_params, adapter_bytes=adapter)
 
 
+def use_cached_merge_base(model, preset: Preset) -> str | None:
+    """Offline, point Unsloth's 16-bit merge at the base in the Hugging Face cache (it would ask the hub for it).
+
+    Unsloth merges a 4-bit fine-tune into the 16-bit base weights, which it locates by listing the hub repository;
+    with ``HF_HUB_OFFLINE=1`` that fails although the base is cached. Returns the folder used (None: online).
+    """
+    from .hub import offline_requested
+
+    if not offline_requested():
+        return None
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = snapshot_download(preset.model_id, local_files_only=True)
+    except Exception as exc:
+        raise errors.ExportError(
+            f"the merged 16-bit export needs the 16-bit base {preset.model_id} and the hub is switched off "
+            f"(HF_HUB_OFFLINE): download it once with the hub on, or unset HF_HUB_OFFLINE ({type(exc).__name__})"
+        ) from None
+    model.config._name_or_path = folder
+    return folder
+
+
 def gguf_converter() -> gguf_tools.Converter:
     """llama.cpp's converter from the setup's cache (or ``$GPT_OSS_TUTORIAL_GGUF_CONVERTER``), or an ``ExportError``
     that says how to get it."""
