@@ -344,7 +344,7 @@ def split_expert_classes():
             super().__init__()
             self.num_experts, self.hidden_size = config.num_local_experts, config.hidden_size
             self.intermediate_size = config.intermediate_size
-            self.alpha, self.limit = getattr(config, "swiglu_alpha", 1.702), config.swiglu_limit
+            self.alpha, self.limit = getattr(config, "swiglu_alpha", 1.702), getattr(config, "swiglu_limit", 7.0)
             h, i = config.hidden_size, config.intermediate_size
             self.gate_up_projs = nn.ModuleList(nn.Linear(h, 2 * i) for _ in range(self.num_experts))
             self.down_projs = nn.ModuleList(nn.Linear(i, h) for _ in range(self.num_experts))
