@@ -202,3 +202,20 @@ def test_notebook_imports_backends_before_anything_else(stem):
     first = ast.parse("".join(code[1]["source"])).body[0]
     assert isinstance(first, ast.ImportFrom) and first.module == "gpt_oss_tutorial"
     assert [a.name for a in first.names] == ["backends"]
+
+
+def test_predicted_lora_count_survives_patched_expert_classes(monkeypatch):
+    """On a GPU, Unsloth swaps gpt-oss's fused experts for one nn.Linear per expert, process-wide, after a 4-bit load;
+    a prediction that built the architecture then counted attention only (3,981,312 instead of 92,454,912)."""
+    import torch
+    from transformers.models.gpt_oss import modeling_gpt_oss
+
+    class SplitExperts(torch.nn.Module):  # the shape of Unsloth's patched class: a list of Linear per expert
+        def __init__(self, config):
+            super().__init__()
+            self.gate_up_projs = torch.nn.ModuleList(
+                torch.nn.Linear(config.hidden_size, 2 * config.intermediate_size) for _ in range(2))
+
+    monkeypatch.setattr(modeling_gpt_oss, "GptOssExperts", SplitExperts)
+    preset = presets.get_preset("gpt-oss-20b")
+    assert backends.lora_parameters_for_config(backends.gpt_oss_20b_config(), preset) == 92_454_912

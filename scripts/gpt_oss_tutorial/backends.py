@@ -193,19 +193,17 @@ def _lora_parameters_from_modules(model, preset: Preset, *, attention_only: bool
 
 
 def lora_parameters_for_config(config, preset: Preset, *, attention_only: bool = False) -> int:
-    """LoRA parameters for an architecture from its config alone (built on the meta device: no memory, no
-    download). Used to compare with the blog's figure for the real 20B without loading it."""
-    import copy
-
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    config = copy.deepcopy(config)
-    if hasattr(config, "quantization_config"):  # the shapes of the unquantized reference model
-        del config.quantization_config
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return _lora_parameters_from_modules(model, preset, attention_only=attention_only)
+    """LoRA parameters of gpt-oss from its config alone: r*(in+out) per attention projection, r*E*(in+out) per
+    fused expert tensor. Plain arithmetic, so no library's patched classes (Unsloth swaps gpt-oss's expert
+    classes process-wide after a 4-bit load) can change what is counted."""
+    r, layers, hidden = preset.lora_r, config.num_hidden_layers, config.hidden_size
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    q, kv = heads * head_dim, kv_heads * head_dim
+    attention = (hidden + q) + 2 * (hidden + kv) + (q + hidden)  # q, k, v, o
+    experts = config.num_local_experts * ((hidden + 2 * config.intermediate_size)  # gate_up_proj (E, in, 2*inter)
+                                          + (config.intermediate_size + hidden))  # down_proj (E, inter, in)
+    return r * layers * (attention + (0 if attention_only else experts))
 
 
 def gpt_oss_20b_config():
