@@ -220,7 +220,7 @@ def render(work: Path) -> str:
              "\"What was cut and why\" says so), on a machine without hub access. The model is the real "
              "gpt-oss-20b architecture and configuration with **random weights**, placed under the hub ids "
              "(`unsloth/gpt-oss-20b`, `unsloth/gpt-oss-20b-unsloth-bnb-4bit` as a bitsandbytes NF4 checkpoint of "
-             "the same weights) by `tools/hub_models.py`" + _experts_note(work) + "; the dataset is a small stand-in in the hub's exact schema. "
+             "the same weights) by `tools/hub_models.py`" + _experts_note(work) + "; the dataset is a 1,000-row stand-in in the hub's exact schema. "
              "Speed and memory are those of the real model; losses, rewards and languages are not meaningful.", ""]
     gpus = env.get("gpus") or []
     lines += ["## Machine", "", "| | |", "|---|---|",
