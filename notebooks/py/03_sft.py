@@ -10,11 +10,14 @@
 # into micro-batches, which follows your GPU's memory (below: why that learns the same thing). Checkpoints are written
 # as it goes: an interrupted run continues with `RESUME = True` (or `--resume`).
 #
-# What it costs: the CPU tutorial (smollm2-135m, 4 rows a step) about 6.4 s per step on 2 cores, so its 120 steps
-# take about 13 minutes. gpt-oss-20b through this trainer: not measured yet. An earlier training loop of ours on an
-# H200 (random weights of the 20B, 1024-token rows, docs/benchmarks.md) took 1.23 s/step at 8 × 2 (15.5 GiB
-# reserved), 2.21 s/step at 4 × 4 (14.4 GiB) and 10.1 s/step at the blog's 1 × 16 (13.9 GiB). 16 GB and 24 GB
-# cards: not measured.
+# What it costs. The CPU tutorial (smollm2-135m, 4 rows a step): 6.4 s per step on 2 cores with the previous version
+# of this notebook (random batch order), about 13 minutes for its 120 steps; this version: not measured. gpt-oss-20b
+# through this trainer, measured on an H200 with random weights of the 20B and 16 rows of 1024 tokens per step
+# (docs/benchmarks.md, `tools/benchmark.py`): the 16 GB setting (4 × 4) 2.46 s/step at 14.4 GiB reserved, the 24 GB
+# setting (8 × 2) 1.29 s/step at 15.4 GiB (60 steps in 77 s; 18.0 GiB with rows of 256-2048 tokens), 16 × 1
+# 1.12 s/step at 17.6 GiB, the blog's 1 × 16 8.19 s/step at 13.9 GiB; plus about 30 s to import Unsloth, 15 s to load
+# and 20-45 s of compilation in the first step. The whole notebook on that H200 (16 × 1, 1,000 hub-shaped rows of
+# 128-1,024 tokens, docs/gpu-run.md): 4.8 minutes. On a real 16 GB or 24 GB card: not measured.
 #
 # > 中文摘要：用 TRL 的 SFTConfig 与 SFTTrainer（GPU 上为 Unsloth 版本）训练 LoRA：参数写在单元格里；按显存选择 micro-batch × 梯度累积（每步始终 16 行，与博客学到的相同），按长度分组减少填充；显示进度条、损失曲线、耗时、tokens/s 与峰值内存，支持断点续训，失败时不覆盖上一次的结果。
 
