@@ -624,7 +624,7 @@ def test_converter_is_extracted_alone(converter):
     assert "gguf-py/gguf/quants.py" in files
     # nothing else from the 76 MB sdist: no C/C++ sources, no build files, no vocab GGUFs
     assert all(f.startswith(("conversion/", "gguf-py/")) or f in (
-        "convert_hf_to_gguf.py", "LICENSE", gguf_tools.READY_FILE) for f in files), sorted(files)[:20]
+        "convert_hf_to_gguf.py", "LICENSE", gguf_tools.READY_FILE, atomic.MARKER) for f in files), sorted(files)[:20]
     assert not any(f.endswith((".c", ".cpp", ".h", ".gguf", "CMakeLists.txt")) for f in files)
     info = json.loads((converter.folder / gguf_tools.READY_FILE).read_text())
     assert info["sha256"] == gguf_tools.converter_pin().sha256

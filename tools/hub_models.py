@@ -39,8 +39,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
-# Building checkpoints needs transformers only: keep the package from importing Unsloth (after transformers) on a GPU.
-os.environ.setdefault("GPT_OSS_TUTORIAL_BACKEND", "transformers+peft")
 
 from gpt_oss_tutorial import atomic  # noqa: E402
 
@@ -693,4 +691,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Building checkpoints needs transformers only: keep the package from importing Unsloth after it on a GPU.
+    os.environ.setdefault("GPT_OSS_TUTORIAL_BACKEND", "transformers+peft")
     sys.exit(main())
