@@ -16,29 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-try:
-    from gpt_oss_tutorial import evaluate, harmony, langid, runner
-    from gpt_oss_tutorial.errors import TutorialError
-    from gpt_oss_tutorial.presets import preset_names
-except ImportError:  # not installed (pip install -e .): use the package beside this script
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gpt_oss_tutorial import evaluate, harmony, langid, runner
-    from gpt_oss_tutorial.errors import TutorialError
-    from gpt_oss_tutorial.presets import preset_names
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+from gpt_oss_tutorial import evaluate, harmony, langid, runner
+from gpt_oss_tutorial.errors import TutorialError
+from gpt_oss_tutorial.presets import preset_names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,11 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: each held-out prompt's own language (12 per language, Chinese never trained)")
     parser.add_argument("--efforts", nargs="+", default=list(evaluate.DEFAULT_EFFORTS),
                         choices=list(harmony.REASONING_EFFORTS), help="reasoning efforts (default: low medium high)")
-    parser.add_argument("--n-prompts", type=_positive, metavar="N", help="held-out prompts to use (default: all 72)")
-    parser.add_argument("--effort-prompts", type=_non_negative, default=12, metavar="N",
+    parser.add_argument("--n-prompts", type=runner.at_least(1), metavar="N", help="held-out prompts to use (default: all 72)")
+    parser.add_argument("--effort-prompts", type=runner.at_least(0), default=12, metavar="N",
                         help="prompts that also run at the non-medium efforts (default: 12)")
-    parser.add_argument("--max-new-tokens", type=_positive, help="generation cap (default: the preset's)")
-    parser.add_argument("--batch-size", type=_positive, help="prompts per forward pass (default: the preset's)")
+    parser.add_argument("--max-new-tokens", type=runner.at_least(1), help="generation cap (default: the preset's)")
+    parser.add_argument("--batch-size", type=runner.at_least(1), help="prompts per forward pass (default: the preset's)")
     parser.add_argument("--out", type=Path, help="output folder (default: outputs/eval)")
     parser.add_argument("--score-only", type=Path, metavar="DIR",
                         help="score the generations saved in DIR/before.json and DIR/after.json again, without a "

@@ -14,15 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-try:
-    from gpt_oss_tutorial import runner
-    from gpt_oss_tutorial.errors import TutorialError
-    from gpt_oss_tutorial.presets import preset_names
-except ImportError:  # not installed (pip install -e .): use the package beside this script
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gpt_oss_tutorial import runner
-    from gpt_oss_tutorial.errors import TutorialError
-    from gpt_oss_tutorial.presets import preset_names
+from gpt_oss_tutorial import runner
+from gpt_oss_tutorial.errors import TutorialError
+from gpt_oss_tutorial.presets import preset_names
 
 
 def main(argv: list[str] | None = None) -> int:

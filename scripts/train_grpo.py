@@ -14,29 +14,8 @@ import math
 import sys
 from pathlib import Path
 
-try:
-    from gpt_oss_tutorial import rewards, runner
-    from gpt_oss_tutorial.presets import preset_names
-except ImportError:  # not installed (pip install -e .): use the package beside this script
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from gpt_oss_tutorial import rewards, runner
-    from gpt_oss_tutorial.presets import preset_names
-
-
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-    return parse
-
-
-def _learning_rate(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+from gpt_oss_tutorial import rewards, runner
+from gpt_oss_tutorial.presets import preset_names
 
 
 def _weights(text: str) -> dict:
@@ -61,17 +40,17 @@ def _weights(text: str) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="auto", choices=preset_names())
-    parser.add_argument("--max-steps", type=_at_least(1), help="GRPO steps (default: the preset's grpo_steps)")
+    parser.add_argument("--max-steps", type=runner.at_least(1), help="GRPO steps (default: the preset's grpo_steps)")
     parser.add_argument("--output-dir", type=Path, help="default: outputs/grpo/<preset>/")
     parser.add_argument("--adapter", type=Path,
                         help="start from this LoRA adapter (default: outputs/sft/<preset>/adapter if any)")
     parser.add_argument("--fresh", action="store_true", help="start from a fresh LoRA even if an SFT adapter exists")
-    parser.add_argument("--generations", type=_at_least(2), help="completions per prompt (default: the preset's)")
-    parser.add_argument("--max-completion", type=_at_least(1),
+    parser.add_argument("--generations", type=runner.at_least(2), help="completions per prompt (default: the preset's)")
+    parser.add_argument("--max-completion", type=runner.at_least(1),
                         help="max new tokens per completion (default: the preset's)")
-    parser.add_argument("--learning-rate", type=_learning_rate, help="default: the preset's grpo_learning_rate")
+    parser.add_argument("--learning-rate", type=runner.learning_rate, help="default: the preset's grpo_learning_rate")
     parser.add_argument("--weights", type=_weights, help="reward weights, e.g. format=0.3,correctness=0.7,language=0")
-    parser.add_argument("--heldout", type=_at_least(0), default=16,
+    parser.add_argument("--heldout", type=runner.at_least(0), default=16,
                         help="held-out prompts scored before/after (0: skip)")
     return parser
 

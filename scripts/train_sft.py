@@ -9,7 +9,6 @@ complete checkpoint with --resume. Exit status: 0 trained, 2 a problem you can f
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from pathlib import Path
@@ -18,29 +17,15 @@ from gpt_oss_tutorial import runner
 from gpt_oss_tutorial.presets import preset_names
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not a whole number of at least 1")
-    return value
-
-
-def _learning_rate(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1 (e.g. 2e-4)")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="auto", choices=preset_names())
-    parser.add_argument("--max-steps", type=_positive_int, help="optimizer steps (default: the preset's)")
-    parser.add_argument("--batch-size", type=_positive_int,
+    parser.add_argument("--max-steps", type=runner.at_least(1), help="optimizer steps (default: the preset's)")
+    parser.add_argument("--batch-size", type=runner.at_least(1),
                         help="rows per micro-batch (default: from the GPU's memory for gpt-oss, else the preset's)")
-    parser.add_argument("--grad-accum", type=_positive_int, help="micro-batches per optimizer step")
-    parser.add_argument("--learning-rate", type=_learning_rate, help="peak learning rate (default: the preset's)")
-    parser.add_argument("--save-steps", type=_positive_int, help="checkpoint every N steps (default: the preset's)")
+    parser.add_argument("--grad-accum", type=runner.at_least(1), help="micro-batches per optimizer step")
+    parser.add_argument("--learning-rate", type=runner.learning_rate, help="peak learning rate (default: the preset's)")
+    parser.add_argument("--save-steps", type=runner.at_least(1), help="checkpoint every N steps (default: the preset's)")
     parser.add_argument("--output-dir", help="default: outputs/sft/<preset>/ (must be empty, new, or one of ours)")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     parser.add_argument("--dataset", help="a hub dataset id or a .jsonl file (default: what notebook 02 prepared)")

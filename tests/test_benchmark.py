@@ -40,7 +40,7 @@ def test_cpu_run_trains_through_notebook_03s_trainer(cpu_run):
     assert set(c_rows) == {"fixed", "mixed"}
     for r in c_rows.values():
         assert r["status"] == "ok", r
-        assert r["trainer"] == "CPULossSFTTrainer"  # the class sft.build_trainer makes on a CPU, as notebook 03
+        assert r["trainer"] == "CPULossSFTTrainer"  # the class notebook 03's trainer cell makes on a CPU
         assert r["s_per_step"] > 0 and len(r["step_seconds"]) == 1 and r["loss_finite"]
         assert r["real_tokens_per_s"] <= r["processed_tokens_per_s"]
         assert (r["micro_batch"], r["grad_accum"]) == (2, 2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -210,8 +211,13 @@ def test_percent_script_round_trip(tmp_path):
     (notebooks / "py" / "99_gone.py").write_text("", encoding="utf-8")
     assert sync.check(notebooks) == [f"notebooks/py/{name.stem}.py differs from its notebook",
                                      "notebooks/py/99_gone.py has no notebook"]
+    os.utime(notebooks / name.name, (1, 1))  # the notebook is older than the script: an edit not written back
+    assert sync.edited_scripts(notebooks) == [script]
     sync.write(notebooks)
-    assert sync.check(notebooks) == [] and not (notebooks / "py" / "99_gone.py").exists()
+    assert script.read_text(encoding="utf-8").endswith("x = 1\n")  # kept, not regenerated
+    assert not (notebooks / "py" / "99_gone.py").exists()
+    sync.write(notebooks, force=True)
+    assert sync.check(notebooks) == []
 
 
 def test_from_py_writes_the_cells_back_and_keeps_the_metadata(tmp_path):

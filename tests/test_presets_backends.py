@@ -219,3 +219,31 @@ def test_predicted_lora_count_survives_patched_expert_classes(monkeypatch):
     monkeypatch.setattr(modeling_gpt_oss, "GptOssExperts", SplitExperts)
     preset = presets.get_preset("gpt-oss-20b")
     assert backends.lora_parameters_for_config(backends.gpt_oss_20b_config(), preset) == 92_454_912
+
+
+def test_a_value_changed_in_notebook_01s_lora_cell_is_what_every_later_stage_loads(tmp_path, monkeypatch):
+    """backends.load runs notebook 01's tagged cells: edit `r=` there (and save) and the later notebooks, the tools
+    and the tests attach adapters of that rank."""
+    import shutil
+
+    from gpt_oss_tutorial import runner
+
+    for notebook in runner.NOTEBOOKS_DIR.glob("*.ipynb"):
+        shutil.copy(notebook, tmp_path / notebook.name)
+    lesson = tmp_path / f"{backends.LESSON}.ipynb"
+    nb = json.loads(lesson.read_text(encoding="utf-8"))
+    edited = 0
+    for cell in nb["cells"]:
+        if backends.LORA_CELL in cell.get("metadata", {}).get("tags", []):
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            edited = source.count("r=preset.lora_r,")
+            cell["source"] = source.replace("r=preset.lora_r,", "r=2,")
+    assert edited == 2  # the Unsloth call and peft's LoraConfig
+    lesson.write_text(json.dumps(nb), encoding="utf-8")
+    monkeypatch.setattr(runner, "NOTEBOOKS_DIR", tmp_path)
+
+    preset = presets.get_preset("tiny-gpt-oss")
+    loaded = backends.load(preset)
+    assert preset.lora_r != 2 and loaded.model.peft_config["default"].r == 2
+    assert loaded.report["after_lora"]["parameters"]["trainable"] == backends.expected_lora_parameters(
+        loaded.model, preset, r=2)

@@ -70,6 +70,57 @@ def test_smoke_parameters_come_from_the_metadata(tmp_path):
     assert runner.parameter_names(new) == {"PRESET", "STEPS"}
 
 
+def _tagged(path: Path, cells: list[tuple[str, list[str]]]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# tagged")]
+    for source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_run_cells_runs_the_tagged_cells_as_written_and_names_the_cell_of_a_problem(tmp_path):
+    from gpt_oss_tutorial.errors import NotebookCellError, TutorialError
+
+    _tagged(tmp_path / "01_lesson.ipynb", [("x = base + 1", ["first"]), ("y = 'not run'", []),
+                                          ("x = x * 10\nz = x", ["second"])])
+    namespace = runner.run_cells("01_lesson", ["first", "second"], {"base": 4}, notebooks_dir=tmp_path)
+    assert (namespace["x"], namespace["z"]) == (50, 50) and "y" not in namespace
+    # an edited cell is what runs next time: the notebook holds the one copy
+    _tagged(tmp_path / "01_lesson.ipynb", [("x = base - 1", ["first"]), ("x = x * 10\nz = x", ["second"])])
+    assert runner.run_cells("01_lesson", ["first", "second"], {"base": 4}, notebooks_dir=tmp_path)["z"] == 30
+
+    with pytest.raises(NotebookCellError, match=r"01_lesson.ipynb has no code cell tagged 'third'") as missing:
+        runner.run_cells("01_lesson", ["third"], {}, notebooks_dir=tmp_path)
+    assert isinstance(missing.value, TutorialError) and "git checkout" in str(missing.value)
+    _tagged(tmp_path / "02_broken.ipynb", [("ok = 1", []), ("x = (1,", ["first"])])
+    with pytest.raises(NotebookCellError, match=r"02_broken.ipynb, cell 3 \(tagged 'first'\) does not compile"):
+        runner.run_cells("02_broken", ["first"], {}, notebooks_dir=tmp_path)
+    _tagged(tmp_path / "03_fails.ipynb", [("a = 1\nb = 1 / 0", ["first"])])
+    with pytest.raises(ZeroDivisionError) as failed:
+        runner.run_cells("03_fails", ["first"], {}, notebooks_dir=tmp_path)
+    last = failed.traceback[-1]
+    assert str(last.path) == "03_fails.ipynb, cell 2" and "1 / 0" in str(last.statement)
+
+
+def test_the_published_notebooks_carry_the_tags_other_stages_run():
+    """backends, sft and export run these cells; a lost tag would break every later notebook."""
+    from gpt_oss_tutorial import backends, sft
+
+    for stem, tags in [(backends.LESSON, [backends.LOAD_CELL, backends.LORA_CELL]),
+                       (sft.LESSON, ["sft-start", "sft-config", "sft-trainer", "sft-train"]),
+                       ("06_save_and_export", ["load-adapter"])]:
+        for tag in tags:
+            [(name, source)] = runner.tagged_cells(stem, tag)
+            compile(source, name, "exec")
+    [(_, config)] = runner.tagged_cells(sft.LESSON, "sft-config")
+    [(_, lora)] = runner.tagged_cells(backends.LESSON, backends.LORA_CELL)
+    assert "SFTConfig(" in config and "FastLanguageModel.get_peft_model(" in lora and "LoraConfig(" in lora
+
+
 def test_format_error_names_exception_and_cell(tmp_path):
     from papermill.exceptions import PapermillExecutionError
 

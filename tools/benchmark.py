@@ -5,8 +5,9 @@
     (b) the tutorial's: the same, 16 rows per step in larger micro-batches (4 x 4, 8 x 2, 16 x 1: by GPU memory)
     (c) the cookbook's: transformers + peft on bf16 weights, eager attention, LoRA on the same targets
 
-Every configuration trains through the trainer notebook 03 builds (``sft.sft_config`` + ``sft.build_trainer``:
-TRL's SFTTrainer, length-grouped steps, micro-batches padded to a multiple of 64), on random token rows: fixed
+Every configuration trains through the trainer notebook 03 builds (its ``sft-config`` and ``sft-trainer`` cells, run
+as written by ``sft.notebook_trainer``: TRL's SFTTrainer, length-grouped steps, micro-batches padded to a multiple
+of 64), on random token rows: fixed
 ``--seq-len`` tokens, and a seeded mix of ``--min-len``..``--max-len`` tokens. Random bf16 weights of the real
 architecture are built once and saved under ``--workdir``; each configuration loads them in its own process (fresh
 memory statistics; Unsloth's patches cannot leak into (c)). The JSON and markdown reports are rewritten after every
@@ -242,22 +243,22 @@ def load_model(config: str, model_dir: str, preset):
 
     t0 = time.perf_counter()
     if config in UNSLOTH_CONFIGS:
-        backend = backends.UnslothBackend()
-        model, tokenizer = backend.from_pretrained(preset, path=model_dir)
-    else:
+        backend = backends.UNSLOTH
+        model, tokenizer = backends.from_pretrained(preset, path=model_dir, backend=backend)
+    else:  # the local bf16 folder straight onto GPU 0 (notebook 01's cell would de-quantize a hub MXFP4 checkpoint)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(
             model_dir, dtype=torch.bfloat16, attn_implementation="eager", use_safetensors=True,
             device_map={"": 0} if torch.cuda.is_available() else None)
-        backend = backends.PeftBackend()
+        backend = backends.PEFT
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model = backend.get_peft_model(model, tokenizer, preset)
+    model = backends.get_peft_model(model, tokenizer, preset, backend=backend)
     info = {"load_seconds": round(load_s, 1), "lora_seconds": round(time.perf_counter() - t0, 1),
             "weights": "4-bit (bitsandbytes, Unsloth)" if config in UNSLOTH_CONFIGS else "bf16, eager attention"}
-    return backends.Loaded(model=model, tokenizer=tokenizer, backend=backend.name, preset=preset), info
+    return backends.Loaded(model=model, tokenizer=tokenizer, backend=backend, preset=preset), info
 
 
 def synthetic_dataset(lengths: list[int], vocab: int, seed: int):
@@ -319,12 +320,11 @@ def run_phase(loaded, kind: str, micro: str, opts: Options, workdir: Path, devic
     loaded = replace(loaded, preset=preset)
     lengths = row_lengths(kind, opts)
     dataset = synthetic_dataset(lengths, loaded.model.config.vocab_size, opts.seed)
-    args = sft.sft_config(preset, workdir / "checkpoints", use_cpu=device == "cpu", progress=False)
     timer = _step_timer(device)
     if device == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    trainer = sft.build_trainer(loaded, dataset, args, callbacks=[timer])
+    trainer = sft.notebook_trainer(loaded, dataset, workdir / "checkpoints", progress=False, callbacks=[timer])
     counter = _CountingCollator(trainer.data_collator)
     trainer.data_collator = counter
     trainer.train()
@@ -498,7 +498,7 @@ def run(args: RunArgs) -> dict:
     report = {"meta": {"arch": o.arch, "options": asdict(o), "configs": list(args.configs),
                        "micro_batches": {c: list(args.micro[c]) for c in args.configs},
                        "started": time.strftime("%Y-%m-%d %H:%M:%S"), "python": sys.version.split()[0],
-                       "method": "notebook 03's trainer (sft.sft_config + sft.build_trainer), random token rows, "
+                       "method": "notebook 03's trainer (its sft-config and sft-trainer cells), random token rows, "
                                  "every step timed between CUDA synchronisations by a trainer callback"},
               "build": None, "loaded": {}, "results": [], "goals": []}
     for c in args.configs:

@@ -7,6 +7,9 @@ The notebooks are the source; the scripts are generated (never edit them by hand
     python tools/sync_notebooks.py --check   # exit 1 and name the stale, missing or orphaned scripts
     python tools/sync_notebooks.py --from-py notebooks/py/03_sft.py   # write a script's cells back into its notebook
 
+A script saved after its notebook with other cells is an edit not yet written back: it is kept (and named) rather
+than regenerated, unless --force.
+
 The format is the "percent" format that VS Code, PyCharm, Spyder and jupytext understand: `# %%` starts a code cell
 (`# %% tags=["parameters"]` for the tagged one), `# %% [markdown]` a markdown cell whose lines are `# ` comments.
 The scripts import the helpers the same way the notebooks do and find files through `gpt_oss_tutorial.paths`, so
@@ -75,14 +78,28 @@ def check(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
     return problems
 
 
-def write(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """(Re)write the scripts that differ, atomically; remove scripts whose notebook is gone. Returns what changed."""
+def edited_scripts(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Scripts that differ from their notebook and were saved after it: edits not yet written back (``--from-py``)."""
+    edited = []
+    for path, text in expected_scripts(notebooks_dir).items():
+        notebook = notebooks_dir / f"{path.stem}.ipynb"
+        if path.exists() and path.read_text(encoding="utf-8") != text \
+                and path.stat().st_mtime > notebook.stat().st_mtime:
+            edited.append(path)
+    return edited
+
+
+def write(notebooks_dir: Path = NOTEBOOKS_DIR, *, force: bool = False) -> list[Path]:
+    """(Re)write the scripts that differ, atomically; remove scripts whose notebook is gone. Returns what changed.
+
+    A script edited after its notebook is left as it is (regenerating it would lose the edit) unless ``force``."""
     expected = expected_scripts(notebooks_dir)
+    keep = set() if force else set(edited_scripts(notebooks_dir))
     scripts_dir = notebooks_dir / "py"
     scripts_dir.mkdir(parents=True, exist_ok=True)
     changed = []
     for path, text in expected.items():
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
+        if path not in keep and (not path.exists() or path.read_text(encoding="utf-8") != text):
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.write_text(text, encoding="utf-8")
             tmp.replace(path)
@@ -153,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 when a script is out of sync")
     parser.add_argument("--from-py", nargs="+", metavar="SCRIPT", type=Path,
                         help="write these notebooks/py/NN_name.py scripts back into their notebooks, then re-sync")
+    parser.add_argument("--force", action="store_true",
+                        help="regenerate scripts edited after their notebook too (their edits are lost)")
     args = parser.parse_args(argv)
     if args.from_py:
         for script in args.from_py:
@@ -166,7 +185,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"notebooks/py/ is in sync with {len(expected_scripts())} notebook(s)")
         return 0
-    changed = write()
+    for path in [] if args.force else edited_scripts():
+        rel = path.relative_to(REPO_ROOT)
+        print(f"kept {rel}: edited after its notebook. Write it back with --from-py {rel}, or regenerate it "
+              "from the notebook with --force (the edit is lost)", file=sys.stderr)
+    changed = write(force=args.force)
     for path in changed:
         print(("wrote " if path.exists() else "removed ") + str(path.relative_to(REPO_ROOT)))
     if not changed:

@@ -7,8 +7,10 @@
 # The first step of the blog: load the model, attach small LoRA adapters (r=8, alpha=16, on q/k/v/o/gate/up/down) and
 # see what that costs. On a CUDA GPU this is `unsloth/gpt-oss-20b` in 4-bit through Unsloth's `FastLanguageModel`;
 # without one, the same steps run the CPU tutorial's model through transformers + peft. Both calls stand in the cells
-# below with their arguments: change `r=` there and the run changes. We then ask one question at the three reasoning
-# efforts, and record the model's answer to the blog's prompt *before* training, for notebook 04.
+# below with their arguments: change `r=` there and the run changes. Not only this run: notebooks 03 to 06, the
+# command-line tools and the tests load the model by running these two cells (tagged `load-model` and
+# `attach-lora`), so a value you change here and save is the one they use. We then ask one question at the three
+# reasoning efforts, and record the model's answer to the blog's prompt *before* training, for notebook 04.
 #
 # What it costs: on the CPU tutorial about a minute (not measured separately). On an H200 with a random-weight
 # stand-in of gpt-oss-20b: importing Unsloth ~30 s, the 4-bit load ~16 s, 12.9 GiB GPU memory after the load.
@@ -43,7 +45,7 @@ print(f"preset: {preset.name} - {preset.description}\nbackend: {backend}\nmodel:
 # gpt-oss needs `attn_implementation="eager"` there (its attention sinks), and the hub checkpoint's MXFP4 experts are
 # de-quantized to bf16 (the OpenAI cookbook's route). Both give back a model and its tokenizer.
 
-# %%
+# %% tags=["load-model"]
 start = time.perf_counter()
 if backend == backends.UNSLOTH:
     from unsloth import FastLanguageModel
@@ -82,7 +84,7 @@ print(f"loaded in {load_seconds:.1f} s; {base_parameters['total']:,} parameters"
 # itself; with peft we name those parameters in `target_parameters`. The CPU tutorial's model also trains the
 # embedding rows of the Harmony markers we added to its vocabulary (`trainable_token_indices`).
 
-# %%
+# %% tags=["attach-lora"]
 if backend == backends.UNSLOTH:
     model = FastLanguageModel.get_peft_model(
         model,

@@ -72,7 +72,7 @@ pd.DataFrame({
 # ## Model + LoRA (the calls of notebook 01), and the data notebook 02 prepared
 
 # %%
-loaded = backends.load(preset)  # notebook 01's from_pretrained + get_peft_model, with the preset's values
+loaded = backends.load(preset)  # runs notebook 01's two cells: from_pretrained, then get_peft_model
 model, tokenizer = loaded.model, loaded.tokenizer
 print(f"backend {loaded.backend}: {loaded.report['after_lora']['parameters']['trainable']:,} trainable parameters")
 prepared = data.prepared_for(preset, tokenizer, dataset=DATASET)
@@ -86,7 +86,7 @@ print(f"{prepared.stats['rows_kept']} rows, {prepared.stats['trainable_tokens']:
 # With `RESUME = True` it picks the newest *complete* checkpoint (its `trainer_state.json` parses, its weights exist)
 # and says which; a run that already reached `MAX_STEPS` is reported finished instead of trained again.
 
-# %%
+# %% tags=["sft-start"]
 run = sft.start_run(output_dir, max_steps=preset.max_steps, resume=RESUME)
 
 # %% [markdown]
@@ -94,9 +94,11 @@ run = sft.start_run(output_dir, max_steps=preset.max_steps, resume=RESUME)
 #
 # TRL's `SFTConfig`, with the preset's values. Bitsandbytes' 8-bit Adam needs CUDA, so a CPU run uses PyTorch's AdamW.
 # Our rows are already tokenized with the loss masked to the assistant turn (notebook 02), so TRL's own dataset
-# preparation is skipped; checkpoints every `save_steps`, the newest two kept.
+# preparation is skipped; checkpoints every `save_steps`, the newest two kept. This cell and the trainer's below are
+# the only copy of the training setup: the benchmark (`tools/benchmark.py`) and the tests run them as written (they
+# carry the tags `sft-config` and `sft-trainer`).
 
-# %%
+# %% tags=["sft-config"]
 use_cpu = not torch.cuda.is_available()
 args = SFTConfig(
     output_dir=str(run.checkpoints_dir),
@@ -138,7 +140,7 @@ args = SFTConfig(
 #   6.4 s/step with the model's cross-entropy against 11.0 s/step (means of 6 steps), losses within 0.003 of each
 #   other. On a GPU TRL's (or Unsloth's) loss is kept.
 
-# %%
+# %% tags=["sft-trainer"]
 trainer_class = sft.with_length_grouping(SFTTrainer, cpu_loss=use_cpu)
 trainer = trainer_class(
     model=model,
@@ -155,7 +157,7 @@ trainer = trainer_class(
 # atomically (written to a temporary folder, renamed into place once complete), writes `log.json`, and makes this
 # run's checkpoints the current ones.
 
-# %%
+# %% tags=["sft-train"]
 start = time.perf_counter()
 if not run.finished:
     trainer.train(resume_from_checkpoint=run.resume_from)

@@ -83,9 +83,9 @@ print(f"preset {preset.name}   adapter {adapter_dir}\nexports go to {out_root}: 
 # On the CPU the reference runs in float32 (the bf16 weights are exact in float32), so an adapter reloaded the same way
 # must give *identical* logits. On the GPU the reference is the model as trained, in Unsloth's own arithmetic.
 
-# %%
-backend = backends.pick(preset).name
-if backend == "unsloth":
+# %% tags=["load-adapter"]
+backend = backends.backend_name(preset)
+if backend == backends.UNSLOTH:
     from unsloth import FastLanguageModel
 
     model, tokenizer = FastLanguageModel.from_pretrained(
@@ -95,8 +95,11 @@ if backend == "unsloth":
 else:
     from peft import PeftModel
 
-    base_model, tokenizer = backends.PeftBackend().from_pretrained(preset)  # AutoModelForCausalLM, bf16 weights
+    # notebook 01's load cell (AutoModelForCausalLM, bf16 weights), then the adapter on top
+    base_model, tokenizer = backends.from_pretrained(preset, backend=backend)
     model = PeftModel.from_pretrained(base_model, str(adapter_dir)).eval()
+
+# %%
 ref = export.reference(model, tokenizer, preset, adapter_dir, backend)
 print(tokenizer.decode(ref.ids[0][0]))
 display(pd.Series(ref.summary(), name="reference", dtype=object).to_frame())

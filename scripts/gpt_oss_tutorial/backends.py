@@ -1,12 +1,11 @@
 """How a preset's model is loaded and given LoRA adapters: Unsloth on a CUDA GPU, transformers + peft elsewhere.
 
-Both backends expose the two calls the tutorial teaches, with the names of the libraries they wrap:
+The calls themselves are taught in notebook 01, in two cells tagged ``load-model`` and ``attach-lora``
+(``FastLanguageModel.from_pretrained`` / ``get_peft_model`` on a GPU, ``AutoModelForCausalLM.from_pretrained`` /
+peft's ``get_peft_model(model, LoraConfig(...))`` elsewhere). They exist only there: ``from_pretrained``,
+``get_peft_model`` and ``load`` below run those cells (``runner.run_cells``), so the later notebooks, the command-line
+tools and the tests load the model exactly as notebook 01 does, with whatever a reader changed in those cells.
 
-    backend = backends.pick(preset)                  # "unsloth" on CUDA, "transformers+peft" otherwise
-    model, tokenizer = backend.from_pretrained(preset)
-    model = backend.get_peft_model(model, tokenizer, preset)
-
-``backends.load(preset)`` does all three and reports trainable/total parameters and memory.
 Importing this module on a CUDA machine with Unsloth installed imports Unsloth first: it patches trl, transformers
 and peft and must come before them (a notebook's first import cell imports this module). Without CUDA Unsloth is
 never imported: on a CPU its import fails in several different ways.
@@ -46,7 +45,7 @@ def import_unsloth_first() -> str | None:
         print(f"warning: {', '.join(late)} imported before Unsloth: import gpt_oss_tutorial.backends first")
     try:
         import unsloth  # noqa: F401
-    except Exception as exc:  # reported by notebook 00, raised again by UnslothBackend
+    except Exception as exc:  # reported by notebook 00, raised again when the Unsloth backend is used
         return f"import unsloth failed: {type(exc).__name__}: {exc}"
     return None
 
@@ -226,13 +225,9 @@ class Loaded:
 
 # --------------------------------------------------------------------------- backends
 class Backend:
+    """What differs between the two backends once a model is loaded: switching between generation and training."""
+
     name = "?"
-
-    def from_pretrained(self, preset: Preset, path: str | None = None):
-        raise NotImplementedError
-
-    def get_peft_model(self, model, tokenizer, preset: Preset):
-        raise NotImplementedError
 
     def for_inference(self, model):
         model.eval()
@@ -249,90 +244,61 @@ class PeftBackend(Backend):
 
     name = PEFT
 
-    def from_pretrained(self, preset: Preset, path: str | None = None):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = path or model_source(preset)
-        kwargs = dict(dtype=torch.bfloat16, use_safetensors=True)
-        if preset.is_gpt_oss:
-            kwargs["attn_implementation"] = "eager"  # the only gpt-oss attention that works on CPU (sinks)
-            if not preset.offline:
-                from transformers import Mxfp4Config
-
-                # The cookbook's route: the hub checkpoint is MXFP4; peft trains on de-quantized bf16 weights.
-                kwargs["quantization_config"] = Mxfp4Config(dequantize=True)
-                kwargs["device_map"] = "auto"
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        return model, tokenizer
-
-    def lora_config(self, tokenizer, preset: Preset):
-        from peft import LoraConfig
-
-        kwargs = dict(r=preset.lora_r, lora_alpha=preset.lora_alpha, lora_dropout=0.0, bias="none",
-                      task_type="CAUSAL_LM")
-        if preset.is_gpt_oss:
-            # gpt-oss experts are fused 3-D parameters, not nn.Linear: peft reaches them by parameter name.
-            kwargs["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
-            kwargs["target_parameters"] = list(GPT_OSS_EXPERT_PARAMETERS)
-        else:
-            kwargs["target_modules"] = list(preset.lora_targets)
-        if preset.train_new_tokens:
-            # The Harmony markers are new rows of the embedding: train just those rows (the rest stay frozen).
-            kwargs["trainable_token_indices"] = {"embed_tokens": harmony_token_ids(tokenizer)}
-        return LoraConfig(**kwargs)
-
-    def get_peft_model(self, model, tokenizer, preset: Preset):
-        from peft import get_peft_model
-        from transformers import set_seed
-
-        set_seed(preset.seed)  # LoRA's A matrices are random: same seed, same run
-        return get_peft_model(model, self.lora_config(tokenizer, preset))
-
 
 class UnslothBackend(Backend):
     """Unsloth's FastLanguageModel: 4-bit weights, its own gradient checkpointing and kernels (CUDA only)."""
 
     name = UNSLOTH
 
-    def _fast(self):
-        import unsloth  # noqa: F401  (import_unsloth_first has normally imported it already)
+    def for_inference(self, model):
         from unsloth import FastLanguageModel
 
-        return FastLanguageModel
-
-    def from_pretrained(self, preset: Preset, path: str | None = None):
-        fast = self._fast()
-        model, tokenizer = fast.from_pretrained(
-            model_name=path or model_source(preset),
-            max_seq_length=preset.max_seq_length,
-            load_in_4bit=preset.load_in_4bit,
-            dtype=None,
-            full_finetuning=False,
-        )
-        return model, tokenizer
-
-    def get_peft_model(self, model, tokenizer, preset: Preset):
-        fast = self._fast()
-        return fast.get_peft_model(
-            model,
-            r=preset.lora_r,
-            lora_alpha=preset.lora_alpha,
-            target_modules=list(preset.lora_targets),  # Unsloth maps gate/up/down onto the fused experts itself
-            lora_dropout=0,
-            bias="none",
-            use_gradient_checkpointing="unsloth",
-            random_state=preset.seed,
-        )
-
-    def for_inference(self, model):
-        self._fast().for_inference(model)
+        FastLanguageModel.for_inference(model)
         return model
 
     def for_training(self, model):
-        self._fast().for_training(model)
+        from unsloth import FastLanguageModel
+
+        FastLanguageModel.for_training(model)
         return model
+
+
+LESSON = "01_load_and_lora"  # the notebook whose cells load the model
+LOAD_CELL, LORA_CELL = "load-model", "attach-lora"
+
+
+def _lesson_namespace(preset: Preset, backend: str, source: str) -> dict:
+    """The names notebook 01's load and LoRA cells read, as that notebook defines them before those cells."""
+    from . import presets
+
+    namespace = {"preset": preset, "backend": backend, "source": source, "backends": sys.modules[__name__],
+                 "presets": presets, "time": time}
+    if backend == UNSLOTH:
+        import unsloth  # noqa: F401  (import_unsloth_first has normally imported it already)
+        from unsloth import FastLanguageModel
+
+        namespace["FastLanguageModel"] = FastLanguageModel
+    return namespace
+
+
+def from_pretrained(preset: Preset, *, path: str | None = None, backend: str | None = None):
+    """``(model, tokenizer)`` by notebook 01's ``load-model`` cell; ``path``: a local folder instead of the preset's
+    model (a saved adapter for Unsloth, a merged model)."""
+    from . import runner
+
+    name = backend_name(preset, requested=backend)
+    namespace = runner.run_cells(LESSON, [LOAD_CELL], _lesson_namespace(preset, name, path or model_source(preset)))
+    return namespace["model"], namespace["tokenizer"]
+
+
+def get_peft_model(model, tokenizer, preset: Preset, *, backend: str | None = None):
+    """``model`` with LoRA adapters, by notebook 01's ``attach-lora`` cell."""
+    from . import runner
+
+    name = backend_name(preset, requested=backend)
+    namespace = _lesson_namespace(preset, name, model_source(preset))
+    namespace.update(model=model, tokenizer=tokenizer)
+    return runner.run_cells(LESSON, [LORA_CELL], namespace)["model"]
 
 
 def patch_trainable_tokens_bias(model) -> int:
@@ -353,30 +319,32 @@ def patch_trainable_tokens_bias(model) -> int:
 
 
 def load(preset: Preset, *, lora: bool = True, backend: str | None = None, path: str | None = None) -> Loaded:
-    """Load the preset's model and tokenizer through the right backend, attach LoRA, and measure what it cost."""
-    chosen = pick(preset, requested=backend)
-    start = time.perf_counter()
-    model, tokenizer = chosen.from_pretrained(preset, path)
-    report = {"backend": chosen.name, "source": path or model_source(preset), "load_seconds": 0.0}
-    report["load_seconds"] = round(time.perf_counter() - start, 2)
-    report["after_load"] = {"memory": memory_report(), "parameters": parameter_report(model)}
+    """Load the preset's model and tokenizer, attach LoRA (notebook 01's two cells), and report what it cost."""
+    from . import runner
+
+    name = backend_name(preset, requested=backend)
+    source = path or model_source(preset)
+    namespace = runner.run_cells(LESSON, [LOAD_CELL], _lesson_namespace(preset, name, source))
+    model = namespace["model"]
+    report = {"backend": name, "source": source, "load_seconds": round(namespace["load_seconds"], 2),
+              "after_load": {"memory": namespace["memory_after_load"], "parameters": namespace["base_parameters"]}}
     if lora:
         report["expected_lora_parameters"] = expected_lora_parameters(model, preset)
-        model = chosen.get_peft_model(model, tokenizer, preset)
-        patch_trainable_tokens_bias(model)
-        report["after_lora"] = {"memory": memory_report(), "parameters": parameter_report(model)}
-    return Loaded(model=model, tokenizer=tokenizer, backend=chosen.name, preset=preset, report=report)
+        runner.run_cells(LESSON, [LORA_CELL], namespace)
+        model = namespace["model"]
+        report["after_lora"] = {"memory": namespace["memory_after_lora"], "parameters": namespace["lora_parameters"]}
+    return Loaded(model=model, tokenizer=namespace["tokenizer"], backend=name, preset=preset, report=report)
 
 
 def load_adapter(preset: Preset, adapter_dir: str | Path, *, backend: str | None = None, trainable: bool = False):
     """The base model with a saved LoRA adapter on top (for evaluation, GRPO and export)."""
-    chosen = pick(preset, requested=backend)
-    model, tokenizer = chosen.from_pretrained(preset)
+    name = backend_name(preset, requested=backend)
+    model, tokenizer = from_pretrained(preset, backend=name)
     from peft import PeftModel
 
     model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=trainable)
     patch_trainable_tokens_bias(model)
-    return Loaded(model=model, tokenizer=tokenizer, backend=chosen.name, preset=preset)
+    return Loaded(model=model, tokenizer=tokenizer, backend=name, preset=preset)
 
 
 UNSLOTH_NOT_IMPORTED = import_unsloth_first()  # None when Unsloth was imported (first); otherwise why not

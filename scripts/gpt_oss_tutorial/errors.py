@@ -29,6 +29,10 @@ class ExportError(TutorialError):
     """An export cannot be made or read back (missing or damaged adapter, no converter, no disk space)."""
 
 
+class NotebookCellError(TutorialError):
+    """A notebook cell that other stages run (it carries a tag) is missing or does not compile."""
+
+
 def user_error_names() -> set[str]:
     """Class names of every ``TutorialError`` (how a notebook's exception is recognised from its ``ename``)."""
     found, todo = set(), [TutorialError]

@@ -294,19 +294,14 @@ def reference(model, tokenizer, preset: Preset, adapter_dir: str | os.PathLike, 
                      harmony_rows=rows)
 
 
-def load_reference(preset: Preset, adapter_dir: str | os.PathLike | None = None, *,
-                   backend: str | None = None) -> Reference:
-    """Load base + adapter the way notebook 06 shows and compute the reference (tests and scripts)."""
+def load_reference(preset: Preset, adapter_dir: str | os.PathLike | None = None) -> Reference:
+    """Load base + adapter by notebook 06's ``load-adapter`` cell and compute the reference (for the tests)."""
+    from . import runner
+
     adapter_dir = check_adapter(adapter_dir or paths.sft_adapter_dir(preset.name))
-    chosen = backends.pick(preset, requested=backend)
-    if chosen.name == backends.UNSLOTH:
-        model, tokenizer = chosen.from_pretrained(preset, str(adapter_dir))
-        chosen.for_inference(model)
-    else:
-        loaded = backends.load_adapter(preset, adapter_dir, backend=chosen.name)
-        model, tokenizer = loaded.model, loaded.tokenizer
-        model.eval()
-    return reference(model, tokenizer, preset, adapter_dir, chosen.name)
+    namespace = runner.run_cells("06_save_and_export", ["load-adapter"],
+                                 {"preset": preset, "adapter_dir": adapter_dir, "backends": backends})
+    return reference(namespace["model"], namespace["tokenizer"], preset, adapter_dir, namespace["backend"])
 
 
 # --------------------------------------------------------------------------- writing an export

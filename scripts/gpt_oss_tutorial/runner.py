@@ -9,8 +9,10 @@ Each notebook reports its key figures with ``figures.record("NN_name", key=value
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import re
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import atomic, figures
+from .errors import NotebookCellError
 from .paths import REPO_ROOT, outputs_dir
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -265,6 +268,75 @@ def smoke_parameters(path: str | os.PathLike) -> dict:
     if found is not None:
         return dict(found)
     return {"SMOKE": True} if "SMOKE" in parameter_names(path) else {}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# command-line arguments (argparse ``type=``): a bad value is named before any notebook starts
+
+def at_least(minimum: int):
+    """An argparse type: a whole number of at least ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    parse.__name__ = f"whole number >= {minimum}"  # what argparse names in its own messages
+    return parse
+
+
+def learning_rate(text: str) -> float:
+    """An argparse type: a learning rate, a number between 0 and 1 (e.g. 2e-4)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 2e-4)") from None
+    if not (math.isfinite(value) and 0 < value < 1):
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 2e-4), got {text}")
+    return value
+
+
+def tagged_cells(stem: str, tag: str, *, notebooks_dir: str | os.PathLike | None = None) -> list[tuple[str, str]]:
+    """``(name, source)`` of the code cells of ``notebooks/<stem>.ipynb`` tagged ``tag``, in order; the name reads
+    like ``01_load_and_lora.ipynb, cell 7`` (cells counted as JupyterLab counts them)."""
+    path = Path(notebooks_dir or NOTEBOOKS_DIR) / f"{stem}.ipynb"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    found = []
+    for number, cell in enumerate(nb.get("cells", []), start=1):
+        if cell.get("cell_type") == "code" and tag in cell.get("metadata", {}).get("tags", []):
+            source = cell.get("source", "")
+            found.append((f"{path.name}, cell {number}", "".join(source) if isinstance(source, list) else source))
+    if not found:
+        raise NotebookCellError(
+            f"{path} has no code cell tagged {tag!r}: the other notebooks run that cell, so it must keep its tag "
+            f"(JupyterLab: the property inspector, right sidebar). `git checkout {path.relative_to(path.parents[1])}` "
+            "restores the notebook as published.")
+    return found
+
+
+def run_cells(stem: str, tags: list[str] | tuple[str, ...], namespace: dict, *,
+              notebooks_dir: str | os.PathLike | None = None) -> dict:
+    """Run a notebook's cells tagged ``tags`` (in that order) in ``namespace``, as the notebook runs them.
+
+    This is how a stage's lesson exists once: notebook 01's load and LoRA cells are what every later notebook,
+    command-line tool and test loads a model with, and notebook 03's configuration and trainer cells are what the
+    benchmark and the tests train with. Edit a cell and everything that runs it changes with it. A traceback names
+    the notebook and the cell. Returns ``namespace``, which holds what the cells defined.
+    """
+    import linecache
+
+    for tag in tags:
+        for name, source in tagged_cells(stem, tag, notebooks_dir=notebooks_dir):
+            try:
+                code = compile(source, name, "exec")
+            except SyntaxError as exc:
+                raise NotebookCellError(f"{name} (tagged {tag!r}) does not compile: {exc.msg}, line {exc.lineno}. "
+                                        "Fix the cell; the other notebooks run it too.") from exc
+            linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # tracebacks show the line
+            exec(code, namespace)
+    return namespace
 
 
 def run_stage(stem: str, parameters: dict, *, outputs: str | os.PathLike | None = None,

@@ -1,4 +1,5 @@
-"""Plumbing of the SFT stage (notebook 03 shows the SFTConfig and SFTTrainer calls themselves).
+"""Plumbing of the SFT stage (notebook 03 shows the SFTConfig and SFTTrainer calls themselves, and ``train`` below
+runs those cells of the notebook, so the benchmark and the tests train exactly as the notebook does).
 
 - Output folders: a folder is used only when it is empty or carries this project's marker file; a fresh run trains
   into ``checkpoints.running/`` and replaces ``checkpoints/``, ``adapter/`` and ``log.json`` only once it has
@@ -20,8 +21,7 @@ from pathlib import Path
 
 from . import atomic, backends
 from .data import collate
-from .errors import CheckpointError, OutputError, TutorialError
-from .presets import Preset
+from .errors import TutorialError
 
 ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
@@ -211,57 +211,58 @@ def training_columns(dataset):
     return dataset.remove_columns([c for c in dataset.column_names if c not in keep])
 
 
-# --------------------------------------------------------------------------- the trainer (benchmark and tests)
-def sft_config(preset: Preset, checkpoints_dir: str | Path, *, max_steps: int | None = None,
-               use_cpu: bool | None = None, progress: bool = True):
-    """The SFTConfig notebook 03 writes out, for the benchmark and the tests (a test compares the two)."""
+# --------------------------------------------------------------------------- notebook 03's cells, for the benchmark and tests
+LESSON = "03_sft"  # the notebook whose tagged cells configure, build and run the trainer
+
+
+def _lesson_namespace(loaded: backends.Loaded, train_dataset, **names) -> dict:
+    """The names notebook 03's training cells read, as that notebook defines them before those cells."""
+    import sys
+    from types import SimpleNamespace
+
     import torch
-    from trl import SFTConfig
+    from trl import SFTConfig, SFTTrainer
 
-    use_cpu = (not backends.has_cuda()) if use_cpu is None else use_cpu
-    bf16 = (not use_cpu) and torch.cuda.is_bf16_supported()
-    return SFTConfig(
-        output_dir=str(checkpoints_dir),
-        per_device_train_batch_size=preset.batch_size,
-        gradient_accumulation_steps=preset.grad_accum,
-        max_steps=max_steps or preset.max_steps,
-        learning_rate=preset.learning_rate,
-        warmup_steps=preset.warmup_steps,
-        optim="adamw_torch" if use_cpu else preset.optim,
-        weight_decay=preset.weight_decay,
-        lr_scheduler_type=preset.lr_scheduler,
-        seed=preset.seed,
-        data_seed=preset.seed,
-        logging_steps=preset.logging_steps,
-        save_strategy="steps",
-        save_steps=preset.save_steps,
-        save_total_limit=2,
-        max_length=preset.max_seq_length,
-        bf16=bf16,
-        fp16=(not use_cpu) and not bf16,
-        use_cpu=use_cpu,
-        dataset_kwargs={"skip_prepare_dataset": True},
-        remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        disable_tqdm=not progress,
-        dataloader_num_workers=0,
-    )
+    return {"preset": loaded.preset, "model": loaded.model, "tokenizer": loaded.tokenizer,
+            "prepared": SimpleNamespace(dataset=train_dataset), "sft": sys.modules[__name__], "torch": torch,
+            "time": time, "SFTConfig": SFTConfig, "SFTTrainer": SFTTrainer, **names}
 
 
-def build_trainer(loaded: backends.Loaded, train_dataset, args, *, callbacks=None):
-    """The trainer notebook 03 builds: TRL's SFTTrainer, length-grouped steps, padded widths, CPU loss on CPU."""
-    from trl import SFTTrainer
+def _quiet_or_watched(trainer, *, progress: bool, callbacks) -> None:
+    if not progress:
+        from transformers.trainer_callback import ProgressCallback
 
-    trainer_class = with_length_grouping(SFTTrainer, cpu_loss=args.use_cpu)
-    return trainer_class(
-        model=loaded.model,
-        args=args,
-        train_dataset=training_columns(train_dataset),
-        processing_class=loaded.tokenizer,
-        data_collator=collator(loaded.tokenizer.pad_token_id, loaded.preset.pad_to_multiple_of),
-        callbacks=callbacks,
-    )
+        trainer.remove_callback(ProgressCallback)
+    for callback in callbacks or ():
+        trainer.add_callback(callback)
+
+
+def notebook_trainer(loaded: backends.Loaded, train_dataset, checkpoints_dir: str | Path, *, progress: bool = True,
+                     callbacks=None):
+    """The trainer notebook 03 builds: its ``sft-config`` and ``sft-trainer`` cells, run as written."""
+    from types import SimpleNamespace
+
+    from . import runner
+
+    namespace = _lesson_namespace(loaded, train_dataset, run=SimpleNamespace(checkpoints_dir=Path(checkpoints_dir)))
+    trainer = runner.run_cells(LESSON, ["sft-config", "sft-trainer"], namespace)["trainer"]
+    _quiet_or_watched(trainer, progress=progress, callbacks=callbacks)
+    return trainer
+
+
+def train(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
+          resume: bool = False, progress: bool = True, callbacks=None) -> "TrainResult":
+    """Notebook 03's four training cells (start, configure, build, train), run as written; returns its ``result``."""
+    from dataclasses import replace
+
+    from . import runner
+
+    if max_steps:
+        loaded = replace(loaded, preset=replace(loaded.preset, max_steps=max_steps))
+    namespace = _lesson_namespace(loaded, train_dataset, output_dir=Path(output_dir), RESUME=resume)
+    runner.run_cells(LESSON, ["sft-start", "sft-config", "sft-trainer"], namespace)
+    _quiet_or_watched(namespace["trainer"], progress=progress, callbacks=callbacks)
+    return runner.run_cells(LESSON, ["sft-train"], namespace)["result"]
 
 
 # --------------------------------------------------------------------------- finishing a run
@@ -350,19 +351,6 @@ def finish_run(run: Run, trainer, *, seconds: float, config: dict | None = None)
     if run.checkpoints_dir.is_dir():
         _replace_dir(run.checkpoints_dir, output_dir / CHECKPOINTS_DIR)
     return result
-
-
-def train(loaded: backends.Loaded, train_dataset, output_dir: str | Path, *, max_steps: int | None = None,
-          resume: bool = False, progress: bool = True, callbacks=None) -> TrainResult:
-    """Notebook 03's sequence in one call, for the tests and the benchmark: start, train, finish."""
-    max_steps = max_steps or loaded.preset.max_steps
-    run = start_run(output_dir, max_steps=max_steps, resume=resume)
-    args = sft_config(loaded.preset, run.checkpoints_dir, max_steps=max_steps, progress=progress)
-    trainer = build_trainer(loaded, train_dataset, args, callbacks=callbacks)
-    start = time.perf_counter()
-    if not run.finished:
-        trainer.train(resume_from_checkpoint=run.resume_from)
-    return finish_run(run, trainer, seconds=time.perf_counter() - start, config=config_summary(args))
 
 
 CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "learning_rate",
