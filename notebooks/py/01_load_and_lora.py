@@ -13,7 +13,8 @@
 # reasoning efforts, and record the model's answer to the blog's prompt *before* training, for notebook 04.
 #
 # What it costs: on the CPU tutorial about a minute (not measured separately). On an H200 with a random-weight
-# stand-in of gpt-oss-20b: importing Unsloth ~30 s, the 4-bit load ~16 s, 12.9 GiB GPU memory after the load.
+# stand-in of gpt-oss-20b (docs/gpu-run.md): importing Unsloth ~30 s, the 4-bit load 14.5 s, 11.7 GiB of GPU
+# memory reserved after the load and 12.4 GiB with LoRA.
 # 16 GB and 24 GB cards: not measured.
 #
 # > 中文摘要：加载模型（GPU 上用 Unsloth 4-bit 加载 gpt-oss-20b，CPU 上用 transformers+peft 加载教学模型），挂上 LoRA（调用与参数都写在单元格里），实测可训练参数量与内存，并演示 low/medium/high 三档推理强度，保存训练前的回答供第 04 本对比。

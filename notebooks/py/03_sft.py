@@ -17,7 +17,7 @@
 # setting (8 × 2) 1.29 s/step at 15.4 GiB (60 steps in 77 s; 18.0 GiB with rows of 256-2048 tokens), 16 × 1
 # 1.12 s/step at 17.6 GiB, the blog's 1 × 16 8.19 s/step at 13.9 GiB; plus about 30 s to import Unsloth, 15 s to load
 # and 20-45 s of compilation in the first step. The whole notebook on that H200 (16 × 1, 1,000 hub-shaped rows of
-# 128-1,024 tokens, docs/gpu-run.md): 4.8 minutes. On a real 16 GB or 24 GB card: not measured.
+# 128-1,024 tokens, docs/gpu-run.md): 4.6 minutes. On a real 16 GB or 24 GB card: not measured.
 #
 # > 中文摘要：用 TRL 的 SFTConfig 与 SFTTrainer（GPU 上为 Unsloth 版本）训练 LoRA：参数写在单元格里；按显存选择 micro-batch × 梯度累积（每步始终 16 行，与博客学到的相同），按长度分组减少填充；显示进度条、损失曲线、耗时、tokens/s 与峰值内存，支持断点续训，失败时不覆盖上一次的结果。
 

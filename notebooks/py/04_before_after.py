@@ -20,7 +20,7 @@
 # |---|---|---|
 # | CPU tutorial (`smollm2-135m`, 2 cores) | 80 generations over the 5 trained languages, efforts low/medium/high, before and after | Harmony-valid 0.00 -> 0.99, analysis in the requested language 0.00 -> 0.95, final in the user's language 0.00 -> 0.68, correct 0.00 -> 0.00; time: not measured separately (all seven notebooks: 21.9 min) |
 # | 16 GB / 24 GB card (`gpt-oss-20b`, 4-bit) | all 72 prompts | not measured |
-# | H100 / H200 | all 72 prompts | not measured |
+# | H200, random weights of gpt-oss-20b (docs/gpu-run.md) | 24 prompts + 4 at low and high effort, 256 new tokens, batch 32, before and after | 0.28 prompts/s (quality figures meaningless on random weights); the whole notebook 5.8 min, 15.0 GiB peak (nvidia-smi); all 72 prompts at 1,024 tokens: not measured |
 #
 # The language columns need the language identifier (lingua-language-detector). Without it they are reported as *not measured*, never as 0.
 #

@@ -14,7 +14,7 @@
 # |---|---|---|
 # | CPU tutorial (`smollm2-135m`, 2 cores) | 8 GRPO steps, 4 completions per prompt | held-out reward -0.40 -> -0.15 (format 0.56 -> 0.80), no correct answer yet; time: not measured separately (all seven notebooks: 21.9 min) |
 # | 16 GB / 24 GB card (`gpt-oss-20b`, 4-bit) | the preset's settings | not measured |
-# | H100 / H200 | the preset's settings | not measured |
+# | H200, random weights of gpt-oss-20b (docs/gpu-run.md) | 3 steps at the preset's settings (4 completions of up to 384 tokens), 4 held-out prompts | 68.8 s per step (a random model never ends its answer: every completion runs to the cap), 15.2 GiB peak (nvidia-smi); the whole notebook 5.9 min |
 #
 # > 中文摘要：用 TRL 的 GRPOTrainer（GPU 上为 Unsloth 版本）在 SFT 适配器之上做强化学习：格式奖励（Harmony 结构、可解析的答案、过长惩罚）与正确性奖励（math-verify 对照标准答案）按 0.3/0.7 加权；绘制每步平均奖励及各分量，报告训练前后的留出集奖励，并说明同一套奖励函数如何用于 Qwen/DeepSeek 的 `<think>` 与 Llama 3 等其他聊天格式。
 
