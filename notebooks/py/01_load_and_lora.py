@@ -42,7 +42,9 @@ print(f"preset: {preset.name} - {preset.description}\nbackend: {backend}\nmodel:
 # ## Load the model
 #
 # On a GPU, the blog's call: Unsloth's `FastLanguageModel.from_pretrained` with 4-bit weights (`dtype=None` picks
-# bf16 where the GPU supports it). Elsewhere transformers' `AutoModelForCausalLM.from_pretrained` with bf16 weights;
+# bf16 where the GPU supports it). Elsewhere transformers' `AutoModelForCausalLM.from_pretrained` with bf16 weights
+# (float32 on a CPU without native bf16 arithmetic, AVX512-BF16 or AMX: most laptops and many servers, where PyTorch's
+# bf16 matrix products fall back to a path more than ten times slower; the values are the same);
 # gpt-oss needs `attn_implementation="eager"` there (its attention sinks), and the hub checkpoint's MXFP4 experts are
 # de-quantized to bf16 (the OpenAI cookbook's route). Both give back a model and its tokenizer.
 
@@ -58,14 +60,13 @@ if backend == backends.UNSLOTH:
         dtype=None,
     )
 else:
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Mxfp4Config
 
     from_hub_gpt_oss = preset.is_gpt_oss and not preset.offline
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForCausalLM.from_pretrained(
         source,
-        dtype=torch.bfloat16,
+        dtype=backends.weights_dtype(),  # bf16; float32 on a CPU without native bf16 (there >10x faster)
         attn_implementation="eager" if preset.is_gpt_oss else None,
         quantization_config=Mxfp4Config(dequantize=True) if from_hub_gpt_oss else None,
         device_map="auto" if from_hub_gpt_oss else None,
@@ -74,7 +75,7 @@ else:
 load_seconds = time.perf_counter() - start
 memory_after_load = backends.memory_report()
 base_parameters = backends.parameter_report(model)
-print(f"loaded in {load_seconds:.1f} s; {base_parameters['total']:,} parameters")
+print(f"loaded in {load_seconds:.1f} s; {base_parameters['total']:,} parameters, {model.dtype}")
 
 # %% [markdown]
 # ## Attach LoRA
