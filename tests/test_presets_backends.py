@@ -247,3 +247,23 @@ def test_a_value_changed_in_notebook_01s_lora_cell_is_what_every_later_stage_loa
     assert preset.lora_r != 2 and loaded.model.peft_config["default"].r == 2
     assert loaded.report["after_lora"]["parameters"]["trainable"] == backends.expected_lora_parameters(
         loaded.model, preset, r=2)
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, cuda, expected", [
+    (False, False, False, "float32"),   # AVX2-only CPUs: bf16 matrix products take PyTorch's slow fallback
+    (True, False, False, "bfloat16"),
+    (False, True, False, "bfloat16"),
+    (False, False, True, "bfloat16"),   # a GPU computes in bf16 whatever the CPU
+])
+def test_weights_dtype_is_bf16_only_where_it_is_computed_natively(monkeypatch, avx512_bf16, amx, cuda, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(backends, "has_cuda", lambda: cuda)
+    assert backends.weights_dtype() == getattr(torch, expected)
+
+
+def test_the_cpu_tutorial_loads_in_the_dtype_this_cpu_computes_fast(smollm2_dir):
+    loaded = backends.load(presets.get_preset("smollm2-135m"), lora=False)
+    assert loaded.model.dtype == backends.weights_dtype()

@@ -134,6 +134,7 @@ def test_killed_run_resumes_from_the_newest_complete_checkpoint_to_the_same_loss
                                                                                             preset.grad_accum)
     assert config["learning_rate"] == preset.learning_rate and config["seed"] == preset.seed
     assert config["optim"] == "adamw_torch" and config["use_cpu"] is True  # bitsandbytes' 8-bit Adam needs CUDA
+    assert config["gradient_checkpointing"] is False  # TRL's default recomputes the forward pass; a CPU has the memory
 
     resumed = tmp_path / "resumed"
     proc = subprocess.Popen(_train_cmd(resumed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

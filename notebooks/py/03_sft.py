@@ -92,7 +92,9 @@ run = sft.start_run(output_dir, max_steps=preset.max_steps, resume=RESUME)
 # %% [markdown]
 # ## The training configuration
 #
-# TRL's `SFTConfig`, with the preset's values. Bitsandbytes' 8-bit Adam needs CUDA, so a CPU run uses PyTorch's AdamW.
+# TRL's `SFTConfig`, with the preset's values. Bitsandbytes' 8-bit Adam needs CUDA, so a CPU run uses PyTorch's AdamW,
+# and skips gradient checkpointing (TRL turns it on by default to save GPU memory, at the price of a second forward
+# pass; a CPU has the memory to spare).
 # Our rows are already tokenized with the loss masked to the assistant turn (notebook 02), so TRL's own dataset
 # preparation is skipped; checkpoints every `save_steps`, the newest two kept. This cell and the trainer's below are
 # the only copy of the training setup: the benchmark (`tools/benchmark.py`) and the tests run them as written (they
@@ -117,6 +119,7 @@ args = SFTConfig(
     save_steps=preset.save_steps,
     save_total_limit=2,
     max_length=preset.max_seq_length,
+    gradient_checkpointing=not use_cpu,  # TRL's default saves GPU memory; on a CPU it only recomputes the forward pass
     bf16=not use_cpu and torch.cuda.is_bf16_supported(),
     fp16=not use_cpu and not torch.cuda.is_bf16_supported(),
     use_cpu=use_cpu,

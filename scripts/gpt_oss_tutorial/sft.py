@@ -355,7 +355,7 @@ def finish_run(run: Run, trainer, *, seconds: float, config: dict | None = None)
 
 CONFIG_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "learning_rate",
                  "warmup_steps", "optim", "weight_decay", "lr_scheduler_type", "seed", "data_seed", "max_length",
-                 "save_steps", "bf16", "fp16", "use_cpu")
+                 "save_steps", "bf16", "fp16", "use_cpu", "gradient_checkpointing")
 
 
 def config_summary(args) -> dict:
