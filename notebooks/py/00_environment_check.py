@@ -6,7 +6,7 @@
 #
 # Before 20 GB of downloads and an hour of training, this notebook checks the machine: WSL2 and the NVIDIA driver, the torch build that driver runs, the GPU and its memory, the installed torch and pinned library versions, Python, disk, memory and the Hugging Face cache. Every problem comes with its fix, and the verdict says which presets fit this machine; when the chosen preset cannot run here, a run-all stops at this notebook with that message instead of failing later.
 #
-# **What it costs**: no download and no GPU work. On the CPU tutorial's 2-core machine the checks took about 5 s (most of it importing torch); on 16 GB, 24 GB and H100/H200 cards: not measured, the same checks plus one `nvidia-smi` call.
+# **What it costs**: no download and no GPU work. On the CPU tutorial's 2-core machine the checks took 3 s (`make run`, most of it importing torch); on an H200, 6 s (docs/gpu-run.md); on 16 GB and 24 GB cards: not measured, the same checks plus one `nvidia-smi` call.
 #
 # The same check runs in a terminal, even before anything is installed (a bare `python3`, standard library only): `python3 scripts/check_env.py --preset gpt-oss-20b`. `make setup` runs it first and stops on a failure.
 #

@@ -18,7 +18,7 @@
 #
 # | machine | run | measured |
 # |---|---|---|
-# | CPU tutorial (`smollm2-135m`, 2 cores) | 80 generations over the 5 trained languages, efforts low/medium/high, before and after | Harmony-valid 0.00 -> 0.99, analysis in the requested language 0.00 -> 0.95, final in the user's language 0.00 -> 0.68, correct 0.00 -> 0.00; time: not measured separately (all seven notebooks: 21.9 min) |
+# | CPU tutorial (`smollm2-135m`, `make run` on a 2-core AMD EPYC without AVX-512) | 80 generations over the 5 trained languages, efforts low/medium/high, before and after (96 with Chinese) | Harmony-valid 0.00 -> 1.00, analysis in the requested language 0.00 -> 0.96, final in the user's language 0.00 -> 0.65, correct 0.00 -> 0.01; Chinese (never trained): valid 1.00 after, analysis in English in 16 of 16; the whole notebook 4.3 min (0.84 prompts/s) |
 # | 16 GB / 24 GB card (`gpt-oss-20b`, 4-bit) | all 72 prompts | not measured |
 # | H200, random weights of gpt-oss-20b (docs/gpu-run.md) | 24 prompts + 4 at low and high effort, 256 new tokens, batch 32, before and after | 0.28 prompts/s (quality figures meaningless on random weights); the whole notebook 5.8 min, 15.0 GiB peak (nvidia-smi); all 72 prompts at 1,024 tokens: not measured |
 #

@@ -15,11 +15,12 @@
 #
 # What it costs. Disk, measured for gpt-oss-20b at r=8 on an H200 (random weights, docs/gpu-run.md): adapter 371 MB,
 # merged 16-bit 41.8 GB, GGUF q8_0 22.3 GB (f16: about as much as the merged model, not measured); the disk check asks
-# for 10% more. The CPU tutorial's tiny-gpt-oss (measured): adapter 1.1 MB, merged 6.0 MB, GGUF f16 5.9 MB and q8_0
+# for 10% more. The CPU tutorial (`make run`, smollm2-135m): adapter 23 MB, merged 273 MB, GGUF f16 271 MB and q8_0
+# 145 MB, every one read back and judged PASS; tiny-gpt-oss: adapter 1.1 MB, merged 6.0 MB, GGUF f16 5.9 MB and q8_0
 # 3.2 MB. Memory: the read-back runs each export in float32 (84 GB for gpt-oss-20b, on the GPU when there is one,
 # spilling into CPU memory where the card is smaller: 93 GiB peak on the H200). Time: the whole notebook with
-# `QUANT = ["q8_0"]` 17.9 minutes on that H200; 3-4 minutes for tiny-gpt-oss on 2 shared CPU cores (measured); a 24 GB
-# card: not measured.
+# `QUANT = ["q8_0"]` 17.9 minutes on that H200; 2.7 minutes for smollm2-135m on 2 CPU cores (`make run`), 3-4 minutes
+# for tiny-gpt-oss; a 24 GB card: not measured.
 #
 # The same notebook runs headless: `python scripts/export_model.py --preset P --format lora --format merged16
 # --format gguf --quant q8_0 --out DIR` (exit status 1 when an export is not the model, 2 when it cannot be made).
