@@ -139,9 +139,10 @@ args = SFTConfig(
 #   longest row, rounded up to a multiple of `preset.pad_to_multiple_of` tokens. Mixed-length rows then waste little
 #   on padding, and the GPU sees few distinct shapes (Unsloth compiles once per shape).
 # - **On a CPU, the model's own loss.** TRL's fused LM-head loss saves GPU memory by never building the full logits;
-#   on a CPU it scores every position and recomputes it in the backward pass. Measured on 2 cores with smollm2-135m:
-#   6.4 s/step with the model's cross-entropy against 11.0 s/step (means of 6 steps), losses within 0.003 of each
-#   other. On a GPU TRL's (or Unsloth's) loss is kept.
+#   on a CPU it scores every position and recomputes it in the backward pass. Measured with an earlier version of
+#   this notebook (bf16 weights, gradient checkpointing on, another 2-core machine) with smollm2-135m: 6.4 s/step
+#   with the model's cross-entropy against 11.0 s/step (means of 6 steps), losses within 0.003 of each other; with
+#   this version's float32 settings: not measured. On a GPU TRL's (or Unsloth's) loss is kept.
 
 # %% tags=["sft-trainer"]
 trainer_class = sft.with_length_grouping(SFTTrainer, cpu_loss=use_cpu)
