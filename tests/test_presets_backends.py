@@ -267,3 +267,67 @@ def test_weights_dtype_is_bf16_only_where_it_is_computed_natively(monkeypatch, a
 def test_the_cpu_tutorial_loads_in_the_dtype_this_cpu_computes_fast(smollm2_dir):
     loaded = backends.load(presets.get_preset("smollm2-135m"), lora=False)
     assert loaded.model.dtype == backends.weights_dtype()
+
+
+def _adapted_with_random_update(name: str):
+    """A preset's model with LoRA whose update is not zero (peft starts B at zero, which would merge nothing)."""
+    import torch
+
+    loaded = backends.load(presets.get_preset(name))
+    model = loaded.model.eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.requires_grad:
+                param.add_(torch.randn(param.shape, generator=generator) * 0.02)
+    return model
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt-oss", "smollm2-135m"])  # fused-expert parameters; trainable tokens
+def test_merged_adapter_generates_like_the_adapter_and_gives_the_model_back(name):
+    import torch
+
+    model = _adapted_with_random_update(name)
+    ids = torch.arange(3, 43).reshape(2, 20)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    with torch.no_grad():
+        with model.disable_adapter():
+            base = model(input_ids=ids).logits
+        adapted = model(input_ids=ids).logits
+        effect = (adapted - base).abs().max().item()
+        assert effect > 1e-3
+        with backends.merged_adapter(model) as same:
+            assert same is model and all(m.merged for m in backends.adapter_layers(model))
+            merged = model(input_ids=ids).logits
+        assert not any(m.merged for m in backends.adapter_layers(model))
+        after = model(input_ids=ids).logits
+    assert (merged - adapted).abs().max().item() < 1e-3 * effect
+    assert (after - adapted).abs().max().item() < 1e-3 * effect
+    for n, p in model.named_parameters():  # the base weights are back, up to float rounding
+        if n in frozen:
+            assert torch.allclose(p, frozen[n], rtol=0, atol=1e-6), n
+
+
+def test_merged_adapter_is_a_noop_where_a_merge_would_be_wrong(smollm2_dir):
+    model = _adapted_with_random_update("tiny-gpt-oss")
+    layers = backends.adapter_layers(model)
+    with model.disable_adapter(), backends.merged_adapter(model):  # the "before" model must stay the base
+        assert not any(m.merged for m in layers)
+    with backends.merged_adapter(model):
+        with backends.merged_adapter(model):  # already merged: the outer block unmerges, once
+            assert all(m.merged for m in layers)
+        assert all(m.merged for m in layers)
+    assert not any(m.merged for m in layers)
+    with pytest.raises(RuntimeError, match="stop"), backends.merged_adapter(model):
+        raise RuntimeError("stop")
+    assert not any(m.merged for m in layers)
+
+    model.get_base_model().config.quantization_config = {"load_in_4bit": True}  # as bitsandbytes leaves it
+    assert backends.is_quantized(model)
+    with backends.merged_adapter(model):
+        assert not any(m.merged for m in layers)
+
+    plain = AutoModelForCausalLM.from_pretrained(smollm2_dir)
+    assert not backends.is_quantized(plain)
+    with backends.merged_adapter(plain) as same:
+        assert same is plain

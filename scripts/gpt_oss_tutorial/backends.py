@@ -16,6 +16,7 @@ import importlib.util
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -279,6 +280,42 @@ class UnslothBackend(Backend):
 
         FastLanguageModel.for_training(model)
         return model
+
+
+def is_quantized(model) -> bool:
+    """Whether the base weights are quantized (bitsandbytes 4-bit or 8-bit, or any ``quantization_config``)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return bool(getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False)
+                or getattr(getattr(base, "config", None), "quantization_config", None))
+
+
+def adapter_layers(model) -> list:
+    """The model's peft adapter layers (LoRA layers, trainable-token layers)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [m for m in model.modules() if isinstance(m, BaseTunerLayer)]
+
+
+@contextmanager
+def merged_adapter(model):
+    """Generate with the LoRA adapter folded into the base weights (peft's ``merge_adapter``), unfolded afterwards.
+
+    An unmerged adapter costs extra work at every generated token: two small matrix products per adapted layer, and
+    with ``train_new_tokens`` a fresh copy of the embedding and LM-head matrices. Merged, the model runs at the base
+    model's speed with the same outputs up to float rounding (TRL merges and unmerges the same way to sync vLLM).
+    A no-op on quantized base weights, where the merge would round the update into 4-bit values (Unsloth's
+    ``for_inference`` has its own fast LoRA path), on a model without adapters, on one already merged, and inside
+    ``disable_adapter()``.
+    """
+    layers = adapter_layers(model) if hasattr(model, "merge_adapter") else []
+    if not layers or is_quantized(model) or any(m.merged or m.disable_adapters for m in layers):
+        yield model
+        return
+    model.merge_adapter()
+    try:
+        yield model
+    finally:
+        model.unmerge_adapter()
 
 
 LESSON = "01_load_and_lora"  # the notebook whose cells load the model

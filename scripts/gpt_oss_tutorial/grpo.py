@@ -264,8 +264,9 @@ def heldout_reward(loaded: backends.Loaded, rows, reward_funcs, reward_weights, 
     preset = loaded.preset
     prompts = [prompt_row(loaded.tokenizer, r, reasoning_effort=reasoning_effort)["prompt"] for r in rows]
     begin = time.perf_counter()
-    gens = generate(loaded, prompts, max_new_tokens=max_new_tokens or preset.grpo_max_completion,
-                    batch_size=batch_size or preset.eval_batch_size, progress=progress)
+    with backends.merged_adapter(loaded.model):  # faster, the same generations
+        gens = generate(loaded, prompts, max_new_tokens=max_new_tokens or preset.grpo_max_completion,
+                        batch_size=batch_size or preset.eval_batch_size, progress=progress)
     result = score([g["text"] for g in gens], rows, reward_funcs, reward_weights)
     result["seconds"] = round(time.perf_counter() - begin, 1)
     result["samples"] = [{"id": r.get("id"), "reasoning_language": r.get("reasoning_language"),
