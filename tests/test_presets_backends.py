@@ -309,6 +309,8 @@ def test_merged_adapter_generates_like_the_adapter_and_gives_the_model_back(name
 
 
 def test_merged_adapter_is_a_noop_where_a_merge_would_be_wrong(smollm2_dir):
+    import torch
+
     model = _adapted_with_random_update("tiny-gpt-oss")
     layers = backends.adapter_layers(model)
     with model.disable_adapter(), backends.merged_adapter(model):  # the "before" model must stay the base
@@ -324,6 +326,11 @@ def test_merged_adapter_is_a_noop_where_a_merge_would_be_wrong(smollm2_dir):
 
     model.get_base_model().config.quantization_config = {"load_in_4bit": True}  # as bitsandbytes leaves it
     assert backends.is_quantized(model)
+    with backends.merged_adapter(model):
+        assert not any(m.merged for m in layers)
+
+    model.get_base_model().config.quantization_config = None
+    model.to(torch.bfloat16)  # 16-bit weights would not come back exactly
     with backends.merged_adapter(model):
         assert not any(m.merged for m in layers)
 

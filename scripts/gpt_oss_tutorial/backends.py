@@ -303,12 +303,17 @@ def merged_adapter(model):
     An unmerged adapter costs extra work at every generated token: two small matrix products per adapted layer, and
     with ``train_new_tokens`` a fresh copy of the embedding and LM-head matrices. Merged, the model runs at the base
     model's speed with the same outputs up to float rounding (TRL merges and unmerges the same way to sync vLLM).
-    A no-op on quantized base weights, where the merge would round the update into 4-bit values (Unsloth's
-    ``for_inference`` has its own fast LoRA path), on a model without adapters, on one already merged, and inside
-    ``disable_adapter()``.
+    Only on float32 base weights, which ``unmerge_adapter`` gives back to within float32 rounding: 16-bit weights
+    would keep a visible rounding change, and a merge into 4-bit weights rounds the update itself (Unsloth's
+    ``for_inference`` has its own fast LoRA path). A no-op there, on a model without adapters, on one already merged
+    and inside ``disable_adapter()``.
     """
-    layers = adapter_layers(model) if hasattr(model, "merge_adapter") else []
-    if not layers or is_quantized(model) or any(m.merged or m.disable_adapters for m in layers):
+    import torch
+
+    base = model.get_base_model() if hasattr(model, "merge_adapter") else None
+    layers = adapter_layers(model) if base is not None else []
+    if (not layers or is_quantized(model) or getattr(base, "dtype", None) != torch.float32
+            or any(m.merged or m.disable_adapters for m in layers)):
         yield model
         return
     model.merge_adapter()
