@@ -15,7 +15,7 @@
 # language. That system message is the instruction this tutorial teaches.
 #
 # **What it costs.** No GPU work, no model: a tokenizer and the rows. CPU tutorial (`smollm2-135m`, the 200 bundled
-# rows): 9 s for the whole notebook on 2 CPU cores (measured, `make run`); gpt-oss-20b (1,000 hub-shaped rows,
+# rows): 8 s for the whole notebook on 2 CPU cores (measured, `make run`); gpt-oss-20b (1,000 hub-shaped rows,
 # random-weight stand-in on an H200, docs/gpu-run.md): 36 s.
 #
 # > 中文摘要：加载 Multilingual-Thinking 数据（默认：gpt-oss 预设用 Hub 上的数据集，CPU 预设用本仓库自带的数据；也可指定本地 .jsonl/.parquet 文件），逐行检查，展示 `messages` 经聊天模板渲染后的 Harmony 文本（`reasoning language: X` 位于 developer 块），只对助手回合（分析 + 最终答案）计算损失，并展示掩码、长度分布与错误数据的提示。

@@ -11,7 +11,7 @@
 # as it goes: an interrupted run continues with `RESUME = True` (or `--resume`).
 #
 # What it costs. The CPU tutorial (smollm2-135m, 4 rows a step, `make run` on a 2-core AMD EPYC without AVX-512):
-# 120 steps in 740.7 s (6.2 s/step), the whole notebook 12.5 minutes, loss 3.50 -> 0.43, 4.9 GB peak RSS. gpt-oss-20b
+# 120 steps in 762.0 s (6.4 s/step), the whole notebook 12.9 minutes, loss 3.50 -> 0.43, 4.8 GiB peak RSS. gpt-oss-20b
 # through this trainer, measured on an H200 with random weights of the 20B and 16 rows of 1024 tokens per step
 # (docs/benchmarks.md, `tools/benchmark.py`): the 16 GB setting (4 × 4) 2.46 s/step at 14.4 GiB reserved, the 24 GB
 # setting (8 × 2) 1.29 s/step at 15.4 GiB (60 steps in 77 s; 18.0 GiB with rows of 256-2048 tokens), 16 × 1

@@ -12,7 +12,7 @@
 #
 # | machine | run | measured |
 # |---|---|---|
-# | CPU tutorial (`smollm2-135m`, `make run` on a 2-core AMD EPYC without AVX-512) | 8 GRPO steps, 4 completions per prompt, 16 held-out prompts | held-out reward -0.40 -> -0.10 (format 0.56 -> 0.97, correctness -0.81 -> -0.56); 32 s per step, the whole notebook 5.5 min |
+# | CPU tutorial (`smollm2-135m`, `make run` on a 2-core AMD EPYC without AVX-512) | 8 GRPO steps, 4 completions per prompt, 16 held-out prompts | held-out reward -0.40 -> -0.10 (format 0.56 -> 0.97, correctness -0.81 -> -0.56); 31.7 s per step, the whole notebook 5.2 min |
 # | 16 GB / 24 GB card (`gpt-oss-20b`, 4-bit) | the preset's settings | not measured |
 # | H200, random weights of gpt-oss-20b (docs/gpu-run.md) | 3 steps at the preset's settings (4 completions of up to 384 tokens), 4 held-out prompts | 68.8 s per step (a random model never ends its answer: every completion runs to the cap), 15.2 GiB peak (nvidia-smi); the whole notebook 5.9 min |
 #
