@@ -12,7 +12,8 @@
 # `attach-lora`), so a value you change here and save is the one they use. We then ask one question at the three
 # reasoning efforts, and record the model's answer to the blog's prompt *before* training, for notebook 04.
 #
-# What it costs: on the CPU tutorial 9 s for the whole notebook (`make run`, 2 cores). On an H200 with a random-weight
+# What it costs: on the CPU tutorial 9 s for the whole notebook (`make run`, 2 cores); 28 s on the first run, which
+# builds the model folder once from the GGUF in the PyPI wheel. On an H200 with a random-weight
 # stand-in of gpt-oss-20b (docs/gpu-run.md): importing Unsloth ~30 s, the 4-bit load 14.5 s, 11.7 GiB of GPU
 # memory reserved after the load and 12.4 GiB with LoRA.
 # 16 GB and 24 GB cards: not measured.
